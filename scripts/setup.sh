@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Create .venv with the package and everything the tests and the book need (idempotent).
+# Torch is taken as the pinned CPU wheel through constraints.txt; nothing here needs a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+stamp=.venv/.setup-stamp
+want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --upgrade "pip>=24" "setuptools>=77"
+.venv/bin/python -m pip install -q -c constraints.txt -e ".[offline,test,book]"
+echo "$want" > "$stamp"

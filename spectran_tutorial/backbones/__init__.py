@@ -1,0 +1,19 @@
+"""Sequential backbones: each maps embedded item sequences to hidden states."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..config import DataConfig, ModelConfig
+from .sasrec import SASRec
+
+BACKBONES = {"sasrec": SASRec}
+
+
+def build_backbone(model: ModelConfig, data: DataConfig) -> nn.Module:
+    if model.backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {model.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[model.backbone](model.dim, data.max_len, model.num_layers, model.num_heads,
+                                     model.dropout, model.emb_dropout)
+
+
+__all__ = ["BACKBONES", "SASRec", "build_backbone"]

@@ -1,0 +1,128 @@
+"""Command line: ``python -m spectran_tutorial {train,download,datasets} ...``."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import PROFILES, Config
+from .errors import SpectranError
+
+
+def _train_parser(sub) -> None:
+    from .backbones import BACKBONES
+    from .item_tables import METHODS
+    p = sub.add_parser("train", help="train and evaluate one model on one dataset")
+    p.add_argument("--dataset", default="amazon-office")
+    p.add_argument("--backbone", default="sasrec", choices=sorted(BACKBONES))
+    p.add_argument("--method", default="id", choices=list(METHODS))
+    p.add_argument("--profile", default="default", choices=PROFILES)
+    p.add_argument("--data-dir", help="folder of datasets (default: $SPECTRAN_DATA, else the download cache)")
+    p.add_argument("--encoder", help="sentence-transformers model name or path for the item text")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--patience", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--loss", choices=["ce", "infonce", "bce"])
+    p.add_argument("--lr", type=float)
+    p.add_argument("--dim", type=int)
+    p.add_argument("--max-users", type=int, help="train on the first N users only (a small real subset)")
+    p.add_argument("--device", help="'auto' (default), 'cpu' or 'cuda'")
+    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                   help="any config field, e.g. --set method.text_scale=0.1 (repeatable)")
+    p.add_argument("--runs-dir", default="runs", help="where run folders (checkpoints, results) go")
+    p.add_argument("--fresh", action="store_true", help="ignore an earlier checkpoint or result of this config")
+    p.add_argument("--out", help="also write the result JSON here")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def config_from_args(args) -> Config:
+    cfg = Config.profile(args.profile)
+    direct = [("data", "dataset", args.dataset), ("data", "data_dir", args.data_dir),
+              ("data", "max_users", args.max_users), ("model", "backbone", args.backbone),
+              ("model", "dim", args.dim), ("method", "name", args.method),
+              ("text", "encoder", args.encoder), ("train", "epochs", args.epochs),
+              ("train", "patience", args.patience), ("train", "seed", args.seed),
+              ("train", "loss", args.loss), ("train", "lr", args.lr),
+              ("train", "device", args.device), ("train", "num_threads", args.threads)]
+    for section, name, value in direct:
+        if value is not None:
+            cfg = cfg.replace(section, **{name: value})
+    for item in args.set:
+        cfg = apply_override(cfg, item)
+    return cfg
+
+
+def apply_override(cfg: Config, item: str) -> Config:
+    """Apply ``section.field=value``; the value is parsed as JSON when it can be (numbers, true, null)."""
+    try:
+        key, raw = item.split("=", 1)
+        section, name = key.split(".")
+    except ValueError:
+        raise SpectranError(f"--set expects SECTION.FIELD=VALUE, got {item!r}") from None
+    if not hasattr(cfg, section) or not hasattr(getattr(cfg, section), name):
+        raise SpectranError(f"--set: no config field {key!r}")
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return cfg.replace(section, **{name: value})
+
+
+def cmd_train(args) -> int:
+    from .train import train
+    cfg = config_from_args(args)
+    result = train(cfg, runs_root=args.runs_dir, progress=not args.quiet, fresh=args.fresh)
+    summary = {split: {k: round(v, 4) for k, v in result[split].items()} for split in ("valid", "test")}
+    print(json.dumps({"method": result["method"], "dataset": result["dataset"], **summary,
+                      "epochs": result["epochs"], "seconds_per_epoch": round(result["seconds_per_epoch"], 2),
+                      "effective_rank": round(result["diagnostics"]["effective_rank"], 2)}, indent=1))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2))
+        print(f"wrote {args.out}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data import DATASETS, resolve_data_dir
+    root = resolve_data_dir(args.data_dir)
+    for name in DATASETS:
+        here = (root / name / "interactions.tsv").is_file()
+        text = (root / name / "items.jsonl").is_file()
+        print(f"{name:16s} {'present' if here else 'absent':8s} {'with text' if text else ''}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from .download import download
+    path = download(args.dataset, args.data_dir)
+    print(f"{args.dataset} is ready in {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m spectran_tutorial",
+                                     description="SpecTran and its baselines for sequential recommendation")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+    p = sub.add_parser("datasets", help="list the datasets present in the data directory")
+    p.add_argument("--data-dir")
+    p = sub.add_parser("download", help="download and convert an official dataset (needs internet)")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--data-dir", help="where to put it (default: $SPECTRAN_DATA, else the download cache)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = {"train": cmd_train, "datasets": cmd_datasets, "download": cmd_download}[args.command]
+    try:
+        return handler(args)
+    except (SpectranError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; rerun the same command to resume from the last finished epoch", file=sys.stderr)
+        return 130

@@ -1,0 +1,130 @@
+"""Run configuration as dataclasses, with named profiles.
+
+A :class:`Config` fully describes one training run. ``Config.profile(name)`` returns a preset,
+``cfg.replace(section, **fields)`` a modified copy, and ``cfg.to_dict()`` the resolved values that
+are saved next to every result.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass
+class DataConfig:
+    dataset: str = "amazon-office"
+    data_dir: str | None = None       # None: --data-dir, else $SPECTRAN_DATA, else the download cache
+    max_len: int = 50                 # items of history fed to the backbone
+    max_users: int | None = None      # keep only the first users (small subsets for tests and laptops)
+    min_user_len: int = 3             # shorter users are dropped: they cannot give train, valid and test
+
+
+@dataclass
+class TextConfig:
+    encoder: str = "all-MiniLM-L6-v2"  # any sentence-transformers model name or local path
+    batch_size: int = 128
+    missing: str = "mean"              # items without text: "mean" of the others, or "error"
+    fields: tuple[str, ...] = ("title", "brand", "categories")
+
+
+@dataclass
+class ModelConfig:
+    backbone: str = "sasrec"
+    dim: int = 64
+    num_layers: int = 2
+    num_heads: int = 1
+    dropout: float = 0.5
+    emb_dropout: float = 0.5
+
+
+@dataclass
+class MethodConfig:
+    """Settings of the item table (the transformation of the text matrix into item embeddings)."""
+    name: str = "id"
+    text_scale: float | None = None     # multiplier of the text part; None = 1/sqrt(dim)
+    fusion: str = "sum"                 # "sum" with the ID table, or "concat" + projection
+    # SpecTran
+    heads_dim: int = 64                 # h: width of the queries and keys
+    phi: str = "softshrink"             # "softshrink" or "softmax"
+    threshold_init: float = 1e-3        # initial Softshrink threshold (kept >= 0 by softplus)
+    score_init_std: float = 1e-2        # std of the initial attention scores Q K^T / sqrt(h)
+    poly_order: int = 2                 # order of the polynomial g in the position encoding A
+    pe_init: str = "pca"                # g(x) = x ("pca") or g = 1 ("whiten") at initialisation
+    attention: bool = True              # False: the A-only ablation
+    position_encoding: bool = True      # False: the attention-only ablation
+    full_spectrum: bool = True          # False: keys over the top-d components only
+    center: bool = True                 # centre the text matrix before the SVD
+
+
+@dataclass
+class TrainConfig:
+    loss: str = "ce"                    # "ce" (full softmax), "infonce" or "bce"
+    temperature: float = 0.07           # InfoNCE
+    num_negatives: int = 64             # InfoNCE sampled negatives (0 = all items)
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    batch_size: int = 128
+    epochs: int = 200
+    patience: int = 10                  # evaluations without improvement before stopping
+    eval_every: int = 1
+    eval_batch_size: int = 1024
+    exclude_history: bool = False       # mask already-seen items when ranking
+    seed: int = 42
+    device: str = "auto"                # "auto": CUDA when present, else CPU
+    num_threads: int | None = None      # torch threads on the CPU (None: torch's default)
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def replace(self, section: str, **fields) -> "Config":
+        """A copy with some fields of one section changed (unknown fields raise)."""
+        part = dataclasses.replace(getattr(self, section), **fields)
+        return dataclasses.replace(self, **{section: part})
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Config":
+        parts = {f.name: f.type for f in dataclasses.fields(cls)}
+        kinds = {"data": DataConfig, "text": TextConfig, "model": ModelConfig,
+                 "method": MethodConfig, "train": TrainConfig}
+        out = {}
+        for name in parts:
+            values = dict(d.get(name, {}))
+            if "fields" in values:
+                values["fields"] = tuple(values["fields"])
+            out[name] = kinds[name](**values)
+        return cls(**out)
+
+    def digest(self) -> str:
+        """A short hash of everything that changes the result (names a run folder)."""
+        d = self.to_dict()
+        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads", "eval_batch_size")}
+        d["data"] = {k: v for k, v in d["data"].items() if k != "data_dir"}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    @classmethod
+    def profile(cls, name: str = "default") -> "Config":
+        """Named presets: ``default`` (the full recipe), ``cpu-small`` (minutes on a laptop CPU),
+        ``gpu-full`` (the default recipe, larger evaluation batches)."""
+        cfg = cls()
+        if name == "default":
+            return cfg
+        if name == "cpu-small":
+            cfg = cfg.replace("data", max_users=2000)
+            return cfg.replace("train", epochs=15, patience=3)
+        if name == "gpu-full":
+            return cfg.replace("train", eval_batch_size=4096, batch_size=256)
+        raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES}")
+
+
+PROFILES = ("default", "cpu-small", "gpu-full")

@@ -1,0 +1,61 @@
+"""Item tables: every way of turning item IDs and item text into the embedding table.
+
+``build_item_table(cfg, num_items, dim, text)`` is the single entry point; ``METHODS`` lists the
+names accepted by ``--method``.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from ..config import MethodConfig
+from ..errors import TextError
+from .adapters import MLPTable
+from .base import Fusion, IdTable, ItemTable
+from .spectran import SpecTranTable
+from .svd import PCATable
+
+# name -> (table class, MethodConfig fields that the name implies)
+METHODS: dict[str, tuple[type[ItemTable], dict]] = {
+    "id": (IdTable, {}),
+    "spectran": (SpecTranTable, {}),
+    "spectran-no-attn": (SpecTranTable, {"attention": False, "pe_init": "whiten"}),
+    "spectran-no-pe": (SpecTranTable, {"position_encoding": False}),
+    "spectran-softmax": (SpecTranTable, {"phi": "softmax"}),
+    "spectran-topd": (SpecTranTable, {"full_spectrum": False}),
+    "mlp": (MLPTable, {}),
+    "pca": (PCATable, {}),
+}
+
+
+def resolve_method(cfg: MethodConfig) -> MethodConfig:
+    """The method settings with the fields implied by its name filled in."""
+    if cfg.name not in METHODS:
+        raise ValueError(f"unknown method {cfg.name!r}; choose one of {', '.join(METHODS)}")
+    return dataclasses.replace(cfg, **METHODS[cfg.name][1])
+
+
+def needs_text(name: str) -> bool:
+    return METHODS[name][0].uses_text if name in METHODS else False
+
+
+def build_item_table(cfg: MethodConfig, num_items: int, dim: int,
+                     text: torch.Tensor | None = None) -> ItemTable:
+    cfg = resolve_method(cfg)
+    cls = METHODS[cfg.name][0]
+    if not cls.uses_text:
+        return cls(num_items, dim)
+    if text is None:
+        raise TextError(f"method {cfg.name!r} needs the item text matrix, and none was given")
+    if text.ndim != 2 or text.shape[0] != num_items:
+        raise TextError(f"method {cfg.name!r}: the text matrix must be (num_items={num_items}, D), "
+                        f"got {tuple(text.shape)}")
+    if not torch.isfinite(text).all():
+        bad = (~torch.isfinite(text).all(dim=1)).nonzero().flatten()[:5].tolist()
+        raise TextError(f"the text matrix has NaN or inf values (rows {bad} among others)")
+    return cls(num_items, dim, text, cfg)
+
+
+__all__ = ["METHODS", "ItemTable", "IdTable", "Fusion", "SpecTranTable", "MLPTable", "PCATable",
+           "build_item_table", "resolve_method", "needs_text"]

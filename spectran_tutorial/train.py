@@ -1,0 +1,224 @@
+"""Training with early stopping on validation NDCG@10, resumable after being killed.
+
+``train(cfg)`` is the whole pipeline of one run: data, text matrix (when the method needs one),
+item table, backbone, optimisation, final evaluation and diagnostics. Each run lives in its own
+folder (``runs/<dataset>/<backbone>-<method>-s<seed>-<config digest>``): ``checkpoint.pt`` is
+rewritten after every epoch, so a killed run restarts where it stopped, and ``result.json`` marks
+it finished.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .backbones import build_backbone
+from .batching import NextItemBatches
+from .config import Config
+from .data import SequenceData, load_dataset
+from .diagnostics import table_report
+from .evaluate import evaluate
+from .item_tables import build_item_table, needs_text, resolve_method
+from .losses import LOSSES
+from .model import SequentialRecommender
+from .provenance import pick_device, provenance
+from .text import TextMatrix, text_matrix
+
+SELECT_METRIC = "ndcg@10"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(cfg: Config, data: SequenceData, text: torch.Tensor | None = None) -> SequentialRecommender:
+    table = build_item_table(cfg.method, data.num_items, cfg.model.dim, text)
+    return SequentialRecommender(table, build_backbone(cfg.model, cfg.data))
+
+
+def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
+    return Path(root) / cfg.data.dataset / (
+        f"{cfg.model.backbone}-{cfg.method.name}-s{cfg.train.seed}-{cfg.digest()}")
+
+
+@dataclass
+class TrainState:
+    epoch: int = 0                 # epochs completed
+    best_score: float = -1.0
+    best_epoch: int = 0
+    bad_evals: int = 0
+    train_seconds: float = 0.0
+    history: list | None = None    # one dict per evaluation
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+class Trainer:
+    def __init__(self, cfg: Config, data: SequenceData, model: SequentialRecommender,
+                 device: torch.device, run_dir: Path | None = None, progress: bool = True, log=print):
+        self.cfg, self.data, self.model, self.device = cfg, data, model.to(device), device
+        self.run_dir, self.progress, self.log = run_dir, progress, log
+        t = cfg.train
+        if t.loss not in LOSSES:
+            raise ValueError(f"unknown loss {t.loss!r}; choose one of {', '.join(LOSSES)}")
+        self.loss_fn = LOSSES[t.loss]
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.batches = NextItemBatches(data.train_sequences(), cfg.data.max_len, t.batch_size, t.seed)
+        self.state = TrainState(history=[])
+        self.best_model: dict | None = None
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.run_dir / "checkpoint.pt" if self.run_dir else None
+
+    def save_checkpoint(self) -> None:
+        if not self.checkpoint_path:
+            return
+        blob = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "best_model": self.best_model, "state": self.state.to_dict(),
+                "torch_rng": torch.get_rng_state()}
+        tmp = self.checkpoint_path.with_suffix(".tmp")
+        torch.save(blob, tmp)
+        tmp.replace(self.checkpoint_path)
+
+    def load_checkpoint(self) -> bool:
+        if not (self.checkpoint_path and self.checkpoint_path.is_file()):
+            return False
+        blob = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(blob["model"])
+        self.optimizer.load_state_dict(blob["optimizer"])
+        self.best_model = blob["best_model"]
+        self.state = TrainState(**blob["state"])
+        torch.set_rng_state(blob["torch_rng"])
+        return True
+
+    # -- training ------------------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> float:
+        t = self.cfg.train
+        self.model.train()
+        gen = torch.Generator().manual_seed(t.seed * 7919 + epoch)
+        total, count = 0.0, 0
+        bar = tqdm(self.batches.epoch(epoch), total=len(self.batches), desc=f"epoch {epoch}",
+                   leave=False, disable=not self.progress)
+        for inputs, targets in bar:
+            inputs, targets = inputs.to(self.device), targets.to(self.device)
+            table = self.model.table()
+            hidden = self.model.hidden(inputs, table)
+            has_target = targets > 0
+            loss = self.loss_fn(hidden[has_target], table, targets[has_target], gen=gen,
+                                temperature=t.temperature, num_negatives=t.num_negatives)
+            aux = self.model.table.aux_loss()
+            if aux is not None:
+                loss = loss + aux
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the training loss became {loss.item()} at epoch {epoch}; "
+                                         "lower the learning rate or the text scale")
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            total += loss.item()
+            count += 1
+            bar.set_postfix(loss=f"{total / count:.4f}")
+        return total / max(count, 1)
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        t = self.cfg.train
+        return evaluate(self.model, self.data, split, max_len=self.cfg.data.max_len,
+                        batch_size=t.eval_batch_size, exclude_history=t.exclude_history, device=self.device)
+
+    def fit(self) -> TrainState:
+        t, s = self.cfg.train, self.state
+        while s.epoch < t.epochs and s.bad_evals < t.patience:
+            start = time.perf_counter()
+            loss = self.train_epoch(s.epoch + 1)
+            s.train_seconds += time.perf_counter() - start
+            s.epoch += 1
+            if s.epoch % t.eval_every == 0 or s.epoch == t.epochs:
+                valid = self.evaluate("valid")
+                score = valid[SELECT_METRIC]
+                if score > s.best_score:
+                    s.best_score, s.best_epoch, s.bad_evals = score, s.epoch, 0
+                    self.best_model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                else:
+                    s.bad_evals += 1
+                s.history.append({"epoch": s.epoch, "loss": loss, **{f"valid_{k}": v for k, v in valid.items()}})
+                self.log(f"epoch {s.epoch:3d}  loss {loss:.4f}  valid {SELECT_METRIC} {score:.4f}  "
+                         f"(best {s.best_score:.4f} at {s.best_epoch})")
+            self.save_checkpoint()
+        if self.best_model is not None:
+            self.model.load_state_dict(self.best_model)
+        return s
+
+
+def prepare_text(cfg: Config, data: SequenceData) -> TextMatrix | None:
+    return text_matrix(data, cfg.text) if needs_text(cfg.method.name) else None
+
+
+def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | None = None,
+          run_dir: str | Path | None = "auto", runs_root: str | Path = "runs", progress: bool = True,
+          log=print, fresh: bool = False) -> dict:
+    """Train and evaluate one configuration; returns (and stores) the result record.
+
+    ``run_dir="auto"`` keeps checkpoints under ``runs_root``; ``None`` keeps nothing on disk.
+    A finished run folder is reused unless ``fresh``.
+    """
+    if cfg.train.num_threads:
+        torch.set_num_threads(cfg.train.num_threads)
+    resolve_method(cfg.method)    # fail early on an unknown method name
+    device = pick_device(cfg.train.device)
+    if run_dir == "auto":
+        run_dir = default_run_dir(cfg, runs_root)
+    run_dir = Path(run_dir) if run_dir else None
+    if run_dir:
+        if fresh and run_dir.exists():
+            for f in ("checkpoint.pt", "result.json"):
+                (run_dir / f).unlink(missing_ok=True)
+        if (run_dir / "result.json").is_file():
+            log(f"already finished: {run_dir / 'result.json'}")
+            return json.loads((run_dir / "result.json").read_text())
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    if data is None:
+        d = cfg.data
+        data = load_dataset(d.dataset, d.data_dir, max_users=d.max_users, min_user_len=d.min_user_len)
+    if text is None:
+        text = prepare_text(cfg, data)
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg, data, text.matrix if text is not None else None)
+    trainer = Trainer(cfg, data, model, device, run_dir, progress, log)
+    if trainer.load_checkpoint():
+        log(f"resuming {run_dir} after epoch {trainer.state.epoch}")
+    state = trainer.fit()
+    start = time.perf_counter()
+    valid = trainer.evaluate("valid")
+    eval_seconds = time.perf_counter() - start
+    test = trainer.evaluate("test")
+    with torch.no_grad():
+        table = model.table()
+    result = {
+        "dataset": cfg.data.dataset, "backbone": cfg.model.backbone, "method": cfg.method.name,
+        "seed": cfg.train.seed, "valid": valid, "test": test,
+        "epochs": state.epoch, "best_epoch": state.best_epoch,
+        "seconds_per_epoch": state.train_seconds / max(state.epoch, 1), "eval_seconds": eval_seconds,
+        "data": data.stats, "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "encoder": text.encoder if text is not None else None,
+        "text_dim": text.dim if text is not None else None,
+        "items_without_text": text.missing if text is not None else None,
+        "diagnostics": {**table_report(table), **model.table.diagnostics()},
+        "history": state.history, "config": cfg.to_dict(), **provenance(device),
+    }
+    if run_dir:
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
+        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
+        torch.save(model.state_dict(), run_dir / "model.pt")
+    return result
