@@ -70,7 +70,7 @@ class TrainConfig:
     patience: int = 10                  # evaluations without improvement before stopping
     eval_every: int = 1
     eval_batch_size: int = 1024
-    exclude_history: bool = False       # mask already-seen items when ranking
+    exclude_history: bool = True        # rank only items not yet in the history (RecBole's protocol)
     seed: int = 42
     device: str = "auto"                # "auto": CUDA when present, else CPU
     num_threads: int | None = None      # torch threads on the CPU (None: torch's default)

@@ -10,12 +10,22 @@ from .metrics import ranking_metrics, target_ranks
 from .model import SequentialRecommender
 
 
+def mask_history(scores: torch.Tensor, history: torch.Tensor, targets: torch.Tensor) -> None:
+    """Set the scores of items in each (left-padded) history to -inf, in place; the target keeps
+    its score even if it occurs in the history, and padding stays -inf."""
+    target_scores = scores.gather(1, targets[:, None])
+    scores.scatter_(1, history, -torch.inf)
+    scores.scatter_(1, targets[:, None], target_scores)
+    scores[:, 0] = -torch.inf
+
+
 @torch.no_grad()
 def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *, max_len: int,
                  batch_size: int = 1024, exclude_history: bool = False,
                  device: torch.device | str = "cpu") -> np.ndarray:
     """0-based rank of each user's ``split`` target among all N items (padding never ranked).
-    With ``exclude_history`` the items already in a history are masked, except the target."""
+    With ``exclude_history`` the items already in a history (all of it, not only the last
+    ``max_len``) are masked, except the target."""
     was_training = model.training
     model.eval()
     histories, targets = data.eval_pairs(split)
@@ -28,9 +38,7 @@ def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *
         tgt = torch.as_tensor(targets[start:start + batch_size], device=device)
         scores = model.scores(seqs, table)
         if exclude_history:
-            for row, h in enumerate(hist):
-                seen = torch.as_tensor(h[h != tgt[row].item()], device=device)
-                scores[row, seen] = -torch.inf
+            mask_history(scores, pad_left(hist, max(len(h) for h in hist)).to(device), tgt)
         ranks.append(target_ranks(scores, tgt).cpu())
     model.train(was_training)
     return torch.cat(ranks).numpy()

@@ -25,6 +25,14 @@ def attention_mask(valid: torch.Tensor, causal: bool) -> torch.Tensor:
     return allowed[:, None]
 
 
+def init_weights(module: nn.Module, std: float = 0.02) -> None:
+    """Small normal weights and zero biases for linear and embedding layers (as BERT and RecBole)."""
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=std)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)
+
+
 class Dropout(nn.Module):
     """Inverted dropout drawn with ``rand_like``: the same effect as ``nn.Dropout``, about twice as
     fast on the CPU, where ``bernoulli_`` dominated a SASRec step."""

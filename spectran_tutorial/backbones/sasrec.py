@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Dropout, TransformerBlock, attention_mask, first_valid_positions
+from .layers import Dropout, TransformerBlock, attention_mask, first_valid_positions, init_weights
 
 
 class SASRec(nn.Module):
@@ -22,6 +22,7 @@ class SASRec(nn.Module):
         self.input_drop = Dropout(emb_dropout)
         self.blocks = nn.ModuleList(TransformerBlock(dim, num_heads, dropout) for _ in range(num_layers))
         self.output_norm = nn.LayerNorm(dim)
+        self.apply(init_weights)
 
     def forward(self, emb: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         x = emb + self.positions(first_valid_positions(valid))

@@ -1,0 +1,103 @@
+import json
+
+import pytest
+import torch
+
+from spectran_tutorial.cli import main
+from spectran_tutorial.config import Config
+from spectran_tutorial.text import TextMatrix
+from spectran_tutorial.train import Trainer, build_model, train
+
+
+def small_config(method="id", **train_fields):
+    cfg = Config().replace("data", dataset="amazon-office", max_users=300)
+    cfg = cfg.replace("model", dim=16)
+    cfg = cfg.replace("method", name=method)
+    return cfg.replace("train", **{"epochs": 2, "patience": 5, "batch_size": 64, **train_fields})
+
+
+def fake_text(data):
+    gen = torch.Generator().manual_seed(1)
+    return TextMatrix(torch.randn(data.num_items, 32, generator=gen) + 1.0, "synthetic", 0, False)
+
+
+@pytest.mark.parametrize("loss", ["ce", "infonce", "bce"])
+def test_training_lowers_the_loss(office_small, loss):
+    cfg = small_config(loss=loss, epochs=3)
+    torch.manual_seed(0)
+    model = build_model(cfg, office_small)
+    trainer = Trainer(cfg, office_small, model, torch.device("cpu"), progress=False, log=lambda *_: None)
+    losses = [trainer.train_epoch(e) for e in (1, 2, 3)]
+    assert losses[-1] < losses[0]
+
+
+def test_run_is_deterministic_and_records_everything(office_small, tmp_path):
+    cfg = small_config(method="spectran")
+    text = fake_text(office_small)
+    a = train(cfg, data=office_small, text=text, run_dir=None, progress=False, log=lambda *_: None)
+    b = train(cfg, data=office_small, text=text, run_dir=None, progress=False, log=lambda *_: None)
+    assert a["test"] == b["test"] and a["valid"] == b["valid"]
+    for key in ("ndcg@10", "hr@10", "ndcg@20", "hr@20"):
+        assert 0 <= a["test"][key] <= 1
+    for key in ("config", "seed", "package_version", "git_commit", "device", "torch_version", "epochs",
+                "seconds_per_epoch", "encoder", "text_dim"):
+        assert key in a
+    assert a["diagnostics"]["effective_rank"] > 1
+    assert a["diagnostics"]["attention_nonzero"] > 0        # the attention is still alive after training
+
+
+class Killed(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_the_same_result(office_small, tmp_path):
+    """A run killed during epoch 3 and restarted ends exactly as an uninterrupted run."""
+    cfg = small_config(epochs=4)
+    quiet = dict(data=office_small, progress=False)
+    straight = train(cfg, run_dir=tmp_path / "a", log=lambda *_: None, **quiet)
+
+    def killer(line):
+        if line.startswith("epoch   3"):
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, run_dir=tmp_path / "b", log=killer, **quiet)
+    assert (tmp_path / "b" / "checkpoint.pt").is_file() and not (tmp_path / "b" / "result.json").exists()
+    logs = []
+    resumed = train(cfg, run_dir=tmp_path / "b", log=logs.append, **quiet)
+    assert "resuming" in logs[0] and "after epoch 2" in logs[0]
+    assert resumed["epochs"] == 4
+    assert resumed["history"] == straight["history"]
+    assert resumed["test"] == straight["test"]
+
+
+def test_finished_run_is_not_repeated(office_small, tmp_path):
+    logs = []
+    first = train(small_config(epochs=1), run_dir=tmp_path, data=office_small, progress=False, log=logs.append)
+    again = train(small_config(epochs=1), run_dir=tmp_path, data=office_small, progress=False, log=logs.append)
+    assert again["test"] == first["test"] and any("already finished" in line for line in logs)
+
+
+def test_cli_trains_and_writes_json(data_dir, tmp_path, capsys):
+    out = tmp_path / "result.json"
+    code = main(["train", "--dataset", "amazon-office", "--method", "id", "--data-dir", str(data_dir),
+                 "--max-users", "200", "--epochs", "1", "--dim", "16", "--quiet",
+                 "--runs-dir", str(tmp_path / "runs"), "--out", str(out)])
+    assert code == 0
+    result = json.loads(out.read_text())
+    assert set(result["test"]) == {"ndcg@10", "hr@10", "ndcg@20", "hr@20"}
+    assert result["config"]["data"]["max_users"] == 200
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--dataset", "amazon-nope"], "unknown dataset"),
+    (["--data-dir", "/nonexistent/folder"], "does not exist"),
+    (["--set", "method.nonsense=1"], "no config field"),
+])
+def test_cli_errors_are_one_line(argv, message, data_dir, capsys, tmp_path):
+    base = ["train", "--data-dir", str(data_dir), "--runs-dir", str(tmp_path)]
+    if "--data-dir" in argv:
+        base = ["train", "--runs-dir", str(tmp_path)]
+    code = main(base + argv)
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and "Traceback" not in err
