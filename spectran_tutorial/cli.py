@@ -85,6 +85,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from .experiment import grid, run_grid
+    cfg = Config.profile(args.profile)
+    if args.data_dir:
+        cfg = cfg.replace("data", data_dir=args.data_dir)
+    if args.threads:
+        cfg = cfg.replace("train", num_threads=args.threads)
+    for item in args.set:
+        cfg = apply_override(cfg, item)
+    cells = grid(cfg, args.datasets, args.backbones, args.methods, args.seeds)
+    rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet)
+    print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}")
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from .data import DATASETS, resolve_data_dir
     root = resolve_data_dir(args.data_dir)
@@ -107,6 +122,18 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="SpecTran and its baselines for sequential recommendation")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
+    p = sub.add_parser("experiment", help="run a grid of configurations, resumably")
+    p.add_argument("--datasets", nargs="+", default=["amazon-office"])
+    p.add_argument("--backbones", nargs="+", default=["sasrec"])
+    p.add_argument("--methods", nargs="+", default=["id", "spectran"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--profile", default="default", choices=PROFILES)
+    p.add_argument("--data-dir")
+    p.add_argument("--threads", type=int)
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    p.add_argument("--results", default="results/experiments.jsonl")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("datasets", help="list the datasets present in the data directory")
     p.add_argument("--data-dir")
     p = sub.add_parser("download", help="download and convert an official dataset (needs internet)")
@@ -117,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "datasets": cmd_datasets, "download": cmd_download}[args.command]
+    handler = {"train": cmd_train, "experiment": cmd_experiment, "datasets": cmd_datasets,
+               "download": cmd_download}[args.command]
     try:
         return handler(args)
     except (SpectranError, ValueError) as e:
