@@ -100,6 +100,12 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    from .report import report
+    print(report(args.results))
+    return 0
+
+
 def cmd_datasets(args) -> int:
     from .data import DATASETS, resolve_data_dir
     root = resolve_data_dir(args.data_dir)
@@ -134,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results/experiments.jsonl")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("report", help="mean and spread over seeds of experiment results, as Markdown")
+    p.add_argument("results", nargs="+", help="results files (JSON lines) written by `experiment`")
     p = sub.add_parser("datasets", help="list the datasets present in the data directory")
     p.add_argument("--data-dir")
     p = sub.add_parser("download", help="download and convert an official dataset (needs internet)")
@@ -144,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handler = {"train": cmd_train, "experiment": cmd_experiment, "datasets": cmd_datasets,
+    handler = {"train": cmd_train, "experiment": cmd_experiment, "report": cmd_report, "datasets": cmd_datasets,
                "download": cmd_download}[args.command]
     try:
         return handler(args)

@@ -17,8 +17,9 @@ from .train import default_run_dir, train
 
 
 def grid(base: Config, datasets, backbones, methods, seeds) -> list[Config]:
+    """All cells, seed-major: every method gets its first seed before any gets its second."""
     cells = []
-    for dataset, backbone, method, seed in itertools.product(datasets, backbones, methods, seeds):
+    for seed, dataset, backbone, method in itertools.product(seeds, datasets, backbones, methods):
         cfg = base.replace("data", dataset=dataset).replace("model", backbone=backbone)
         cells.append(cfg.replace("method", name=method).replace("train", seed=seed))
     return cells

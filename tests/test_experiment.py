@@ -1,0 +1,60 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from spectran_tutorial.config import Config
+from spectran_tutorial.experiment import cell_key, grid, read_results, run_grid
+from spectran_tutorial.report import summarize
+
+TINY = """
+import sys
+from spectran_tutorial.config import Config
+from spectran_tutorial.experiment import grid, run_grid
+base = Config().replace("data", max_users=120, data_dir=sys.argv[1]).replace("model", dim=8)
+base = base.replace("train", epochs=3, batch_size=32, num_threads=1)
+run_grid(grid(base, ["amazon-office"], ["sasrec"], ["id", "pca"], [0, 1]), sys.argv[2], sys.argv[3])
+"""
+
+
+def tiny_cells(data_dir):
+    base = Config().replace("data", max_users=120, data_dir=str(data_dir)).replace("model", dim=8)
+    base = base.replace("train", epochs=3, batch_size=32, num_threads=1)
+    return grid(base, ["amazon-office"], ["sasrec"], ["id", "pca"], [0, 1])
+
+
+def test_killed_grid_finishes_every_cell_exactly_once(data_dir, tmp_path):
+    results, runs = tmp_path / "results.jsonl", tmp_path / "runs"
+    script = tmp_path / "tiny.py"
+    script.write_text(TINY)
+    proc = subprocess.Popen([sys.executable, str(script), str(data_dir), str(results), str(runs)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while len(read_results(results)) < 1 and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)          # killed in the middle of the grid
+    proc.wait()
+    done_before = len(read_results(results))
+    assert 1 <= done_before < 4
+    rows = run_grid(tiny_cells(data_dir), results, runs, log=lambda *_: None)
+    keys = [r["key"] for r in read_results(results)]
+    assert sorted(keys) == sorted(cell_key(c) for c in tiny_cells(data_dir))   # each cell exactly once
+    assert len(rows) == 4
+    again = run_grid(tiny_cells(data_dir), results, runs, log=lambda *_: None)  # nothing left to do
+    assert len(read_results(results)) == 4 and len(again) == 4
+
+
+def test_summary_has_mean_and_spread():
+    rows = [{"dataset": "d", "backbone": "b", "method": "m", "seed": s, "test": {"ndcg@10": v},
+             "diagnostics": {}} for s, v in enumerate([0.1, 0.2, 0.3])]
+    (cell,) = summarize(rows, metrics=("test.ndcg@10",))
+    mean, std = cell["test.ndcg@10"]
+    assert abs(mean - 0.2) < 1e-12 and abs(std - 0.1) < 1e-12 and cell["seeds"] == 3
+
+
+def test_truncated_last_line_is_ignored(tmp_path):
+    path = tmp_path / "r.jsonl"
+    path.write_text(json.dumps({"key": "a"}) + "\n" + '{"key": "b", "te')
+    assert [r["key"] for r in read_results(path)] == ["a"]
