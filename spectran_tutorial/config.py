@@ -56,6 +56,15 @@ class MethodConfig:
     position_encoding: bool = True      # False: the attention-only ablation
     full_spectrum: bool = True          # False: keys over the top-d components only
     center: bool = True                 # centre the text matrix before the SVD
+    # baselines
+    mlp_depth: int = 2                  # mlp: Linear layers (GELU between them; 1 = Linear + GELU)
+    experts: int = 8                    # unisrec: parametric-whitening experts
+    text_only: bool = False             # unisrec: no ID table
+    whiten: str = "pca"                 # whitenrec: "pca" or "zca" whitening of all components
+    align_weight: float = 0.1           # rlmrec: weight of the cosine alignment loss
+    select: str = "variance"            # llminit-select: "random", "stride" or "variance" columns
+    null_dim: int | None = None         # alphafuse: ID coordinates (None: half of dim)
+    alphafuse_mode: str = "add"         # alphafuse: "add" the ID table to, or "cover", those coordinates
 
 
 @dataclass

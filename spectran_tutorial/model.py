@@ -14,8 +14,14 @@ class SequentialRecommender(nn.Module):
         self.backbone = backbone
 
     def hidden(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """Hidden states (B, L, d) of left-padded item ids (B, L), given the item table."""
-        return self.backbone(table[seqs], seqs > 0)
+        """Hidden states (B, L, views x d) of left-padded item ids (B, L), given the item table.
+        A multi-view table (e.g. LLM-ESR's text and ID views) runs each view through the shared
+        backbone; the states are concatenated, so scoring against the whole table sums the views."""
+        valid = seqs > 0
+        emb = table[seqs]
+        if self.table.views == 1:
+            return self.backbone(emb, valid)
+        return torch.cat([self.backbone(view, valid) for view in emb.chunk(self.table.views, dim=-1)], dim=-1)
 
     def user_vectors(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """The representation used to rank the next item: the state at the last position."""

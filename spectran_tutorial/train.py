@@ -40,7 +40,7 @@ def seed_everything(seed: int) -> None:
 
 
 def build_model(cfg: Config, data: SequenceData, text: torch.Tensor | None = None) -> SequentialRecommender:
-    table = build_item_table(cfg.method, data.num_items, cfg.model.dim, text)
+    table = build_item_table(cfg.method, data.num_items, cfg.model.dim, text, data.item_popularity()[1:])
     return SequentialRecommender(table, build_backbone(cfg.model, cfg.data))
 
 

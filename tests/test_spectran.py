@@ -101,15 +101,6 @@ def test_concat_fusion_keeps_shape(random_text):
     assert table().shape == (41, D)
 
 
-def test_every_method_builds_a_padded_table(random_text):
-    for name in METHODS:
-        torch.manual_seed(0)
-        table = build_item_table(MethodConfig(name=name), 40, D, random_text)
-        out = table()
-        assert out.shape == (41, D), name
-        assert torch.equal(out[0], torch.zeros(D)), name
-
-
 def test_text_matrix_is_checked(random_text):
     from spectran_tutorial.errors import TextError
     with pytest.raises(TextError, match="needs the item text"):

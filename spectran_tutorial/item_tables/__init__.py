@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import torch
 
 from ..config import MethodConfig
 from ..errors import TextError
-from .adapters import MLPTable
+from .adapters import LLMESRTable, MLPTable, RLMRecTable, UniSRecTable
 from .base import Fusion, IdTable, ItemTable
 from .spectran import SpecTranTable
-from .svd import PCATable
+from .svd import AlphaFuseTable, LLMInitSelectTable, LLMInitTable, PCATable, WhitenRecTable
 
 # name -> (table class, MethodConfig fields that the name implies)
 METHODS: dict[str, tuple[type[ItemTable], dict]] = {
@@ -25,6 +26,13 @@ METHODS: dict[str, tuple[type[ItemTable], dict]] = {
     "spectran-softmax": (SpecTranTable, {"phi": "softmax"}),
     "spectran-topd": (SpecTranTable, {"full_spectrum": False}),
     "mlp": (MLPTable, {}),
+    "unisrec": (UniSRecTable, {}),
+    "whitenrec": (WhitenRecTable, {}),
+    "llmesr": (LLMESRTable, {}),
+    "rlmrec": (RLMRecTable, {}),
+    "llminit": (LLMInitTable, {}),
+    "llminit-select": (LLMInitSelectTable, {}),
+    "alphafuse": (AlphaFuseTable, {}),
     "pca": (PCATable, {}),
 }
 
@@ -40,8 +48,11 @@ def needs_text(name: str) -> bool:
     return METHODS[name][0].uses_text if name in METHODS else False
 
 
-def build_item_table(cfg: MethodConfig, num_items: int, dim: int,
-                     text: torch.Tensor | None = None) -> ItemTable:
+def build_item_table(cfg: MethodConfig, num_items: int, dim: int, text: torch.Tensor | None = None,
+                     item_counts: np.ndarray | None = None) -> ItemTable:
+    """The item table of ``cfg.name``. ``text`` is the (num_items, D) text matrix (needed by every
+    text method); ``item_counts`` (training interactions per item, without padding) is used by
+    ``llminit-select``'s popularity-based column choice."""
     cfg = resolve_method(cfg)
     cls = METHODS[cfg.name][0]
     if not cls.uses_text:
@@ -54,8 +65,12 @@ def build_item_table(cfg: MethodConfig, num_items: int, dim: int,
     if not torch.isfinite(text).all():
         bad = (~torch.isfinite(text).all(dim=1)).nonzero().flatten()[:5].tolist()
         raise TextError(f"the text matrix has NaN or inf values (rows {bad} among others)")
+    if cls is LLMInitSelectTable:
+        return cls(num_items, dim, text, cfg, item_counts)
     return cls(num_items, dim, text, cfg)
 
 
-__all__ = ["METHODS", "ItemTable", "IdTable", "Fusion", "SpecTranTable", "MLPTable", "PCATable",
+__all__ = ["METHODS", "ItemTable", "IdTable", "Fusion", "SpecTranTable", "MLPTable", "UniSRecTable",
+           "WhitenRecTable", "LLMESRTable", "RLMRecTable", "LLMInitTable", "LLMInitSelectTable",
+           "AlphaFuseTable", "PCATable",
            "build_item_table", "resolve_method", "needs_text"]

@@ -54,7 +54,7 @@ class SpecTranTable(ItemTable):
             self.queries = nn.Parameter(torch.randn(dim, cfg.heads_dim) * std)
             self.keys = nn.Parameter(torch.randn(r, cfg.heads_dim) * std)
             raw = math.log(math.expm1(cfg.threshold_init))   # inverse softplus
-            self.raw_threshold = nn.Parameter(torch.tensor(raw))
+            self.raw_threshold = nn.Parameter(torch.tensor(raw)) if cfg.phi == "softshrink" else None
         else:
             self.queries = self.keys = self.raw_threshold = None
         if cfg.position_encoding:
