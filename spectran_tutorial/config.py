@@ -115,11 +115,18 @@ class Config:
         return cls(**out)
 
     def digest(self) -> str:
-        """A short hash of everything that changes the result (names a run folder)."""
-        d = self.to_dict()
-        d["train"] = {k: v for k, v in d["train"].items() if k not in ("device", "num_threads", "eval_batch_size")}
-        d["data"] = {k: v for k, v in d["data"].items() if k != "data_dir"}
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+        """A short hash of what changes the result (it names a run folder and a grid cell).
+
+        Only the fields that differ from the defaults are hashed, together with
+        ``RECIPE_VERSION``: a new field whose default keeps the old behaviour leaves earlier
+        digests valid, and changing a default requires bumping ``RECIPE_VERSION``."""
+        ignored = {"train": ("device", "num_threads", "eval_batch_size"), "data": ("data_dir",)}
+        mine, defaults = self.to_dict(), Config().to_dict()
+        changed = {f"{section}.{name}": value
+                   for section, fields in mine.items() for name, value in fields.items()
+                   if name not in ignored.get(section, ()) and value != defaults[section][name]}
+        blob = json.dumps({"recipe": RECIPE_VERSION, **changed}, sort_keys=True, default=list)
+        return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
     @classmethod
     def profile(cls, name: str = "default") -> "Config":
@@ -137,3 +144,4 @@ class Config:
 
 
 PROFILES = ("default", "cpu-small", "gpu-full")
+RECIPE_VERSION = 1   # bump when a default above changes what a run computes

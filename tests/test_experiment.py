@@ -58,3 +58,12 @@ def test_truncated_last_line_is_ignored(tmp_path):
     path = tmp_path / "r.jsonl"
     path.write_text(json.dumps({"key": "a"}) + "\n" + '{"key": "b", "te')
     assert [r["key"] for r in read_results(path)] == ["a"]
+
+
+def test_digest_ignores_bookkeeping_and_sees_every_result_setting():
+    base = Config()
+    assert base.replace("train", device="cuda", num_threads=4).digest() == base.digest()
+    assert base.replace("data", data_dir="/elsewhere").digest() == base.digest()
+    assert base.replace("method", threshold_init=0.5).digest() != base.digest()
+    assert base.replace("train", seed=1).digest() != base.digest()
+    assert Config.from_dict(base.to_dict()).digest() == base.digest()
