@@ -22,7 +22,8 @@ class NextItemBatches:
 
     For a history ``s`` the input is ``s[:-1]`` and the target ``s[1:]`` (both left-padded to
     ``max_len``); histories of one item give no pair and are skipped. Each epoch is shuffled with
-    a generator seeded by ``(seed, epoch)``, so a resumed run sees the same batches. Batches are
+    a generator seeded by ``(seed, epoch)``, so a resumed run sees the same batches. Yields
+    ``(inputs, targets, None)`` (the None stands for the mask of cloze batches). Batches are
     bucketed: within each pool of ``pool`` batches, histories of similar length go together and the
     all-padding columns are trimmed, which saves most of the work on short-history datasets.
     """
@@ -44,7 +45,7 @@ class NextItemBatches:
     def num_targets(self) -> int:
         return int((self.targets > 0).sum())
 
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(len(self.inputs), generator=gen)
         batches = []
@@ -55,15 +56,53 @@ class NextItemBatches:
             batches += list(chunk.split(self.batch_size))
         for k in torch.randperm(len(batches), generator=gen).tolist():
             idx = batches[k]
-            yield trim_padding(self.inputs[idx], self.targets[idx])
+            inputs, targets = trim_padding(self.inputs[idx], self.targets[idx])
+            yield inputs, targets, None
 
 
 def trim_padding(seqs: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """Drop the leading columns in which every row is padding (positions count from each row's
-    first item, so the backbones' outputs do not change), from ``seqs`` and any aligned tensors."""
-    filled = (seqs > 0).any(dim=0).nonzero()
+    """Drop the leading columns in which every row of ``seqs`` and of the aligned ``others`` is
+    zero (positions count from each row's first item, so the backbones' outputs do not change)."""
+    used = seqs > 0
+    for t in others:
+        used = used | (t != 0)
+    filled = used.any(dim=0).nonzero()
     start = int(filled[0]) if len(filled) else seqs.shape[1] - 1
     return tuple(t[:, start:] for t in (seqs, *others))
+
+
+class ClozeBatches(NextItemBatches):
+    """Training examples for a cloze (masked-item) backbone such as BERT4Rec.
+
+    Each history (its last ``max_len`` items) has every item masked with probability
+    ``mask_ratio`` (at least one per history); with probability ``last_only`` a history instead
+    has only its last item masked, the case met at evaluation. Yields ``(inputs, targets, masked)``:
+    masked positions have input id 0 and the hidden item as target; other targets are 0.
+    """
+
+    def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, seed: int,
+                 mask_ratio: float = 0.2, last_only: float = 0.1, pool: int = 32):
+        usable = [s for s in histories if len(s) >= 1]
+        self.inputs = self.targets = pad_left(usable, max_len)   # the parent buckets and trims them
+        self.lengths = (self.inputs > 0).sum(dim=1)
+        self.batch_size, self.pool, self.seed = batch_size, pool, seed
+        self.mask_ratio, self.last_only = mask_ratio, last_only
+
+    @property
+    def num_targets(self) -> int:
+        return int(self.lengths.sum())
+
+    def epoch(self, epoch: int):
+        gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7)
+        for inputs, _, _ in super().epoch(epoch):
+            real = inputs > 0
+            masked = (torch.rand(inputs.shape, generator=gen) < self.mask_ratio) & real
+            last_only = torch.rand(len(inputs), generator=gen) < self.last_only
+            none = ~masked.any(dim=1)
+            masked[last_only | none] = False
+            masked[last_only | none, -1] = True               # left padding: the last item is real
+            targets = torch.where(masked, inputs, torch.zeros_like(inputs))
+            yield inputs.masked_fill(masked, 0), targets, masked
 
 
 def sample_negatives(gen: torch.Generator, num_items: int, shape: tuple[int, ...],

@@ -37,6 +37,8 @@ class ModelConfig:
     num_heads: int = 1
     dropout: float = 0.5
     emb_dropout: float = 0.5
+    mask_ratio: float = 0.2             # bert4rec: share of items masked in training
+    last_only: float = 0.1              # bert4rec: share of histories with only the last item masked
 
 
 @dataclass

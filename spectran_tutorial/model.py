@@ -13,18 +13,32 @@ class SequentialRecommender(nn.Module):
         self.table = table
         self.backbone = backbone
 
-    def hidden(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    @property
+    def objective(self) -> str:
+        """"next" (predict the next item at every position) or "cloze" (fill in masked items)."""
+        return getattr(self.backbone, "objective", "next")
+
+    def hidden(self, seqs: torch.Tensor, table: torch.Tensor, masked: torch.Tensor | None = None) -> torch.Tensor:
         """Hidden states (B, L, views x d) of left-padded item ids (B, L), given the item table.
-        A multi-view table (e.g. LLM-ESR's text and ID views) runs each view through the shared
-        backbone; the states are concatenated, so scoring against the whole table sums the views."""
-        valid = seqs > 0
+        ``masked`` flags positions a cloze backbone must fill in (their ids are 0). A multi-view
+        table (LLM-ESR's text and ID views) runs each view through the shared backbone; the states
+        are concatenated, so scoring against the whole table sums the views."""
+        valid = seqs > 0 if masked is None else (seqs > 0) | masked
+        extra = {} if masked is None else {"masked": masked}
         emb = table[seqs]
         if self.table.views == 1:
-            return self.backbone(emb, valid)
-        return torch.cat([self.backbone(view, valid) for view in emb.chunk(self.table.views, dim=-1)], dim=-1)
+            return self.backbone(emb, valid, **extra)
+        views = emb.chunk(self.table.views, dim=-1)
+        return torch.cat([self.backbone(view, valid, **extra) for view in views], dim=-1)
 
     def user_vectors(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
-        """The representation used to rank the next item: the state at the last position."""
+        """The representation that ranks the next item: the state at the last position; for a
+        cloze backbone, the state of a mask appended after the history (the oldest item makes room)."""
+        if self.objective == "cloze":
+            seqs = torch.cat([seqs[:, 1:], seqs.new_zeros(len(seqs), 1)], dim=1)
+            masked = torch.zeros_like(seqs, dtype=torch.bool)
+            masked[:, -1] = True
+            return self.hidden(seqs, table, masked)[:, -1]
         return self.hidden(seqs, table)[:, -1]
 
     @torch.no_grad()

@@ -1,6 +1,7 @@
 """Where a result came from: package, commit, device, library versions."""
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -9,8 +10,10 @@ from pathlib import Path
 import torch
 
 
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the source tree this package runs from ("…-dirty" with local changes)."""
+    """The commit of the source tree this package runs from ("…-dirty" with local changes),
+    read once per process, when a run starts."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,

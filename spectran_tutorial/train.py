@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .backbones import build_backbone
-from .batching import NextItemBatches
+from .batching import ClozeBatches, NextItemBatches
 from .config import Config
 from .data import SequenceData, load_dataset
 from .diagnostics import table_report
@@ -27,7 +27,7 @@ from .evaluate import evaluate
 from .item_tables import build_item_table, needs_text, resolve_method
 from .losses import LOSSES
 from .model import SequentialRecommender
-from .provenance import pick_device, provenance
+from .provenance import git_commit, pick_device, provenance
 from .text import TextMatrix, text_matrix
 
 SELECT_METRIC = "ndcg@10"
@@ -72,7 +72,12 @@ class Trainer:
             raise ValueError(f"unknown loss {t.loss!r}; choose one of {', '.join(LOSSES)}")
         self.loss_fn = LOSSES[t.loss]
         self.optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        self.batches = NextItemBatches(data.train_sequences(), cfg.data.max_len, t.batch_size, t.seed)
+        histories = data.train_sequences()
+        if model.objective == "cloze":
+            self.batches = ClozeBatches(histories, cfg.data.max_len, t.batch_size, t.seed,
+                                        cfg.model.mask_ratio, cfg.model.last_only)
+        else:
+            self.batches = NextItemBatches(histories, cfg.data.max_len, t.batch_size, t.seed)
         self.state = TrainState(history=[])
         self.best_model: dict | None = None
 
@@ -110,10 +115,11 @@ class Trainer:
         total, count = 0.0, 0
         bar = tqdm(self.batches.epoch(epoch), total=len(self.batches), desc=f"epoch {epoch}",
                    leave=False, disable=not self.progress)
-        for inputs, targets in bar:
+        for inputs, targets, masked in bar:
             inputs, targets = inputs.to(self.device), targets.to(self.device)
+            masked = masked.to(self.device) if masked is not None else None
             table = self.model.table()
-            hidden = self.model.hidden(inputs, table)
+            hidden = self.model.hidden(inputs, table, masked)
             has_target = targets > 0
             loss = self.loss_fn(hidden[has_target], table, targets[has_target], gen=gen,
                                 temperature=t.temperature, num_negatives=t.num_negatives)
@@ -175,6 +181,7 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     resolve_method(cfg.method)    # fail early on an unknown method name
+    git_commit()                  # the commit is read now, before any edit of the tree can follow
     device = pick_device(cfg.train.device)
     if run_dir == "auto":
         run_dir = default_run_dir(cfg, runs_root)

@@ -107,12 +107,25 @@ def test_trim_padding_drops_only_all_padding_columns():
 def test_batches_cover_every_target_once_and_are_seeded(office_small):
     hist = office_small.train_sequences()
     batches = NextItemBatches(hist, 50, 32, seed=3)
-    seen = sum(int((t > 0).sum()) for _, t in batches.epoch(1))
+    seen = sum(int((t > 0).sum()) for _, t, _ in batches.epoch(1))
     assert seen == batches.num_targets == sum(min(max(len(h) - 1, 0), 50) for h in hist)
-    first = [x.tolist() for x, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
-    again = [x.tolist() for x, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
-    other = [x.tolist() for x, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(2)]
+    first = [x.tolist() for x, _, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
+    again = [x.tolist() for x, _, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
+    other = [x.tolist() for x, _, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(2)]
     assert first == again and first != other
-    for x, y in batches.epoch(1):                          # targets are the inputs shifted by one
+    for x, y, _ in batches.epoch(1):                          # targets are the inputs shifted by one
         valid = y > 0
         assert torch.equal(valid, x > 0)
+
+
+def test_cloze_batches_hide_what_they_ask_for(office_small):
+    from spectran_tutorial.batching import ClozeBatches
+    hist = office_small.train_sequences()
+    batches = ClozeBatches(hist, 50, 32, seed=0, mask_ratio=0.3, last_only=0.2)
+    total = 0
+    for inputs, targets, masked in batches.epoch(1):
+        assert torch.equal(masked, targets > 0)            # a target exactly where an item is masked
+        assert torch.all(inputs[masked] == 0)              # and its id is hidden from the input
+        assert torch.all(masked.any(dim=1))                # every history asks for at least one item
+        total += int(masked.sum())
+    assert 0.2 < total / batches.num_targets < 0.45

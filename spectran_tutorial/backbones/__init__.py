@@ -4,9 +4,12 @@ from __future__ import annotations
 from torch import nn
 
 from ..config import DataConfig, ModelConfig
+from .bert4rec import BERT4Rec
+from .gru4rec import GRU4Rec
+from .hstu import HSTU
 from .sasrec import SASRec
 
-BACKBONES = {"sasrec": SASRec}
+BACKBONES = {"sasrec": SASRec, "bert4rec": BERT4Rec, "hstu": HSTU, "gru4rec": GRU4Rec}
 
 
 def build_backbone(model: ModelConfig, data: DataConfig) -> nn.Module:
@@ -16,4 +19,4 @@ def build_backbone(model: ModelConfig, data: DataConfig) -> nn.Module:
                                      model.dropout, model.emb_dropout)
 
 
-__all__ = ["BACKBONES", "SASRec", "build_backbone"]
+__all__ = ["BACKBONES", "SASRec", "BERT4Rec", "HSTU", "GRU4Rec", "build_backbone"]

@@ -12,6 +12,7 @@ class SASRec(nn.Module):
     depends only on items at positions <= t (causal), and not on left padding."""
 
     causal = True
+    objective = "next"     # trained to predict the next item at every position
 
     def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
                  dropout: float = 0.5, emb_dropout: float = 0.5):

@@ -1,0 +1,61 @@
+"""HSTU (Zhai et al., ICML 2024, "Actions Speak Louder than Words"): a compact version.
+
+Each layer computes ``U, V, Q, K = split(SiLU(f1(LN x)))``, a pointwise attention
+``A = SiLU(Q K^T + rab) / max_len`` (no softmax) under the causal mask, with ``rab`` a learned
+bias per relative position, and ``x + f2(LN(A V) * U)``. The relative *time* bias of the paper is
+not included: the sequences given to the backbones carry no timestamps.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import Dropout, attention_mask, first_valid_positions, init_weights
+
+
+class HSTULayer(nn.Module):
+    def __init__(self, dim: int, num_heads: int, max_len: int, dropout: float):
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"hidden size {dim} is not divisible by {num_heads} heads")
+        self.heads, self.max_len = num_heads, max_len
+        self.norm_in = nn.LayerNorm(dim)
+        self.f1 = nn.Linear(dim, 4 * dim)
+        self.rel_bias = nn.Embedding(max_len, num_heads)       # bias per distance i - j (clipped)
+        self.norm_attn = nn.LayerNorm(dim)
+        self.f2 = nn.Linear(dim, dim)
+        self.drop = Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, length, dim = x.shape
+        u, v, q, k = F.silu(self.f1(self.norm_in(x))).chunk(4, dim=-1)
+        split = lambda t: t.view(b, length, self.heads, dim // self.heads).transpose(1, 2)  # noqa: E731
+        q, k, v = split(q), split(k), split(v)
+        idx = torch.arange(length, device=x.device)
+        dist = (idx[:, None] - idx[None, :]).clamp(0, self.max_len - 1)
+        scores = q @ k.transpose(-1, -2) + self.rel_bias(dist).permute(2, 0, 1)
+        att = F.silu(scores) * mask / self.max_len
+        y = (att @ v).transpose(1, 2).reshape(b, length, dim)
+        return x + self.drop(self.f2(self.norm_attn(y) * u))
+
+
+class HSTU(nn.Module):
+    causal = True
+    objective = "next"
+
+    def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
+                 dropout: float = 0.5, emb_dropout: float = 0.5):
+        super().__init__()
+        self.positions = nn.Embedding(max_len, dim)
+        self.input_drop = Dropout(emb_dropout)
+        self.layers = nn.ModuleList(HSTULayer(dim, num_heads, max_len, dropout) for _ in range(num_layers))
+        self.output_norm = nn.LayerNorm(dim)
+        self.apply(init_weights)
+
+    def forward(self, emb: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        x = self.input_drop(emb + self.positions(first_valid_positions(valid))) * valid[..., None]
+        mask = attention_mask(valid, causal=True).float()
+        for layer in self.layers:
+            x = layer(x, mask)
+        return self.output_norm(x)
