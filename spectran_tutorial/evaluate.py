@@ -47,3 +47,41 @@ def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *
 def evaluate(model: SequentialRecommender, data: SequenceData, split: str, **kwargs) -> dict[str, float]:
     """HR@{10,20} and NDCG@{10,20} of a split under full ranking."""
     return ranking_metrics(rank_targets(model, data, split, **kwargs))
+
+
+def popularity_ranks(data: SequenceData, split: str, exclude_history: bool = True) -> np.ndarray:
+    """Ranks given by the most-popular-items recommender (training counts): the floor any
+    sequential model must clear."""
+    counts = torch.as_tensor(data.item_popularity(), dtype=torch.float32)
+    histories, targets = data.eval_pairs(split)
+    ranks = []
+    for start in range(0, len(histories), 1024):
+        hist = histories[start:start + 1024]
+        tgt = torch.as_tensor(targets[start:start + 1024])
+        scores = counts.repeat(len(hist), 1)
+        scores[:, 0] = -torch.inf
+        if exclude_history:
+            mask_history(scores, pad_left(hist, max(len(h) for h in hist)), tgt)
+        ranks.append(target_ranks(scores, tgt))
+    return torch.cat(ranks).numpy()
+
+
+def similarity_ranks(data: SequenceData, item_vectors: torch.Tensor, split: str,
+                     exclude_history: bool = True) -> np.ndarray:
+    """Ranks given by a training-free recommender that scores each item by its cosine
+    similarity to the last item of the history, in the space of ``item_vectors`` (N, k):
+    a probe of how much next-item signal a set of text components carries."""
+    vecs = torch.nn.functional.normalize(item_vectors.float(), dim=1)
+    vecs = torch.cat([vecs.new_zeros(1, vecs.shape[1]), vecs])
+    histories, targets = data.eval_pairs(split)
+    ranks = []
+    for start in range(0, len(histories), 1024):
+        hist = histories[start:start + 1024]
+        tgt = torch.as_tensor(targets[start:start + 1024])
+        last = torch.as_tensor([h[-1] for h in hist])
+        scores = vecs[last] @ vecs.T
+        scores[:, 0] = -torch.inf
+        if exclude_history:
+            mask_history(scores, pad_left(hist, max(len(h) for h in hist)), tgt)
+        ranks.append(target_ranks(scores, tgt))
+    return torch.cat(ranks).numpy()
