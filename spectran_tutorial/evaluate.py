@@ -30,18 +30,20 @@ def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *
     model.eval()
     histories, targets = data.eval_pairs(split)
     table = model.table().to(device)
-    ranks = []
-    for start in range(0, len(histories), batch_size):
-        hist = histories[start:start + batch_size]
+    # histories of similar length share a batch, so little padding is computed
+    order = np.argsort([min(len(h), max_len) for h in histories], kind="stable")
+    ranks = torch.empty(len(histories), dtype=torch.long)
+    for start in range(0, len(order), batch_size):
+        idx = order[start:start + batch_size]
+        hist = [histories[i] for i in idx]
         seqs, = trim_padding(pad_left(hist, max_len))
-        seqs = seqs.to(device)
-        tgt = torch.as_tensor(targets[start:start + batch_size], device=device)
-        scores = model.scores(seqs, table)
+        tgt = torch.as_tensor(targets[idx], device=device)
+        scores = model.scores(seqs.to(device), table)
         if exclude_history:
             mask_history(scores, pad_left(hist, max(len(h) for h in hist)).to(device), tgt)
-        ranks.append(target_ranks(scores, tgt).cpu())
+        ranks[torch.from_numpy(idx)] = target_ranks(scores, tgt).cpu()
     model.train(was_training)
-    return torch.cat(ranks).numpy()
+    return ranks.numpy()
 
 
 def evaluate(model: SequentialRecommender, data: SequenceData, split: str, **kwargs) -> dict[str, float]:
