@@ -139,7 +139,7 @@ class Config:
             return cfg
         if name == "cpu-small":
             cfg = cfg.replace("data", max_users=2000)
-            return cfg.replace("train", epochs=15, patience=3)
+            return cfg.replace("train", epochs=20, patience=3)
         if name == "gpu-full":
             return cfg.replace("train", eval_batch_size=4096, batch_size=256)
         raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES}")

@@ -69,10 +69,15 @@ def resolve_encoder(name: str) -> str:
     return name
 
 
-def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None):
+def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None, progress: bool = True):
     """A sentence-transformers model by name or path (on the GPU when present)."""
     path = resolve_encoder(name)
-    from sentence_transformers import SentenceTransformer
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")   # notebooks without ipywidgets
+        from sentence_transformers import SentenceTransformer
+        import transformers
+    if not progress:
+        transformers.logging.disable_progress_bar()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     return SentenceTransformer(path, device=device)
 
@@ -98,7 +103,7 @@ class TextMatrix:
 
 def encode(texts: list[str], encoder: str = DEFAULT_ENCODER, batch_size: int = 128,
            progress: bool = True) -> np.ndarray:
-    model = load_encoder(encoder)
+    model = load_encoder(encoder, progress=progress)
     out = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True)
     return np.asarray(out, dtype=np.float32)
 
