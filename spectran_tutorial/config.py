@@ -116,18 +116,26 @@ class Config:
             out[name] = kinds[name](**values)
         return cls(**out)
 
+    def overrides(self) -> dict:
+        """``{"section.field": value}`` for every setting that differs from the defaults and can
+        change a result (bookkeeping such as the device, threads or data folder is left out)."""
+        mine, defaults = self.to_dict(), Config().to_dict()
+        return {f"{section}.{name}": value
+                for section, fields in mine.items() for name, value in fields.items()
+                if name not in BOOKKEEPING.get(section, ()) and value != defaults[section][name]}
+
+    def variant(self) -> str:
+        """The overrides other than dataset, backbone, method and seed: names a variant in tables."""
+        cell = ("data.dataset", "model.backbone", "method.name", "train.seed")
+        return ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(self.overrides().items()) if k not in cell)
+
     def digest(self) -> str:
         """A short hash of what changes the result (it names a run folder and a grid cell).
 
-        Only the fields that differ from the defaults are hashed, together with
+        Only the settings that differ from the defaults are hashed, together with
         ``RECIPE_VERSION``: a new field whose default keeps the old behaviour leaves earlier
         digests valid, and changing a default requires bumping ``RECIPE_VERSION``."""
-        ignored = {"train": ("device", "num_threads", "eval_batch_size"), "data": ("data_dir",)}
-        mine, defaults = self.to_dict(), Config().to_dict()
-        changed = {f"{section}.{name}": value
-                   for section, fields in mine.items() for name, value in fields.items()
-                   if name not in ignored.get(section, ()) and value != defaults[section][name]}
-        blob = json.dumps({"recipe": RECIPE_VERSION, **changed}, sort_keys=True, default=list)
+        blob = json.dumps({"recipe": RECIPE_VERSION, **self.overrides()}, sort_keys=True, default=list)
         return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
     @classmethod
@@ -146,4 +154,5 @@ class Config:
 
 
 PROFILES = ("default", "cpu-small", "gpu-full")
+BOOKKEEPING = {"train": ("device", "num_threads", "eval_batch_size"), "data": ("data_dir",)}
 RECIPE_VERSION = 1   # bump when a default above changes what a run computes
