@@ -59,5 +59,69 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
 
 def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effective_rank",
                                                "seconds_per_epoch")) -> str:
+    """The Markdown report of results files: every cell, then SpecTran against the best baseline."""
     rows = [r for p in paths for r in read_results(Path(p))]
-    return markdown_table(summarize(rows, metrics), metrics)
+    parts = [markdown_table(summarize(rows, metrics), metrics)]
+    comp = comparison(rows)
+    if comp:
+        parts += ["", comparison_table(comp), "",
+                  f"Average improvement over the best baseline: {average_improvement(comp):+.2%} (mean over "
+                  f"{len(comp)} dataset x backbone x metric cells of mean(SpecTran) / mean(best baseline) - 1; "
+                  "baselines exclude SpecTran's own ablations)."]
+    return "\n".join(parts)
+
+
+def is_baseline(method: str) -> bool:
+    """Baselines are the methods SpecTran is compared with: everything but SpecTran and its ablations."""
+    return not method.startswith("spectran")
+
+
+def comparison(rows: list[dict], method: str = "spectran",
+               metrics=("test.ndcg@10", "test.hr@10", "test.ndcg@20", "test.hr@20")) -> list[dict]:
+    """``method`` against the best baseline of each (dataset, backbone) and metric.
+
+    The best baseline is the one with the highest mean over seeds. The relative improvement is
+    ``mean(method) / mean(best) - 1``; the p-value is a two-sided paired t-test over the seeds
+    both have (None with fewer than two)."""
+    from scipy.stats import ttest_rel
+
+    rows = [r for r in latest_rows(rows) if not variant(r)]
+    cells = summarize(rows, metrics)
+    out = []
+    for dataset, backbone in dict.fromkeys((c["dataset"], c["backbone"]) for c in cells):
+        here = [c for c in cells if (c["dataset"], c["backbone"]) == (dataset, backbone)]
+        ours = next((c for c in here if c["method"] == method), None)
+        baselines = [c for c in here if is_baseline(c["method"])]
+        if ours is None or not baselines:
+            continue
+        for m in metrics:
+            best = max(baselines, key=lambda c: c[m][0])
+            by_seed = {name: {r["seed"]: lookup(r, m) for r in rows
+                              if (r["dataset"], r["backbone"], r["method"]) == (dataset, backbone, name)}
+                       for name in (method, best["method"])}
+            seeds = sorted(set(by_seed[method]) & set(by_seed[best["method"]]))
+            p = None
+            if len(seeds) >= 2:
+                a = [by_seed[method][s] for s in seeds]
+                b = [by_seed[best["method"]][s] for s in seeds]
+                p = float(ttest_rel(a, b).pvalue) if a != b else 1.0
+            out.append({"dataset": dataset, "backbone": backbone, "metric": m, "method": method,
+                        "mean": ours[m][0], "best_baseline": best["method"], "baseline_mean": best[m][0],
+                        "improvement": ours[m][0] / best[m][0] - 1, "paired_seeds": len(seeds), "p_value": p})
+    return out
+
+
+def average_improvement(comparisons: list[dict]) -> float:
+    """The paper-style summary: the mean, over datasets x backbones x metrics, of the relative
+    gain over the best baseline of each (dataset, backbone, metric)."""
+    return float(np.mean([c["improvement"] for c in comparisons])) if comparisons else float("nan")
+
+
+def comparison_table(comparisons: list[dict]) -> str:
+    lines = ["| dataset | backbone | metric | SpecTran | best baseline | its mean | gain | seeds | p (paired t) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in comparisons:
+        p = "–" if c["p_value"] is None else f"{c['p_value']:.3f}"
+        lines.append(f"| {c['dataset']} | {c['backbone']} | {c['metric']} | {c['mean']:.4f} | {c['best_baseline']} "
+                     f"| {c['baseline_mean']:.4f} | {c['improvement']:+.1%} | {c['paired_seeds']} | {p} |")
+    return "\n".join(lines)

@@ -67,3 +67,25 @@ def test_digest_ignores_bookkeeping_and_sees_every_result_setting():
     assert base.replace("method", threshold_init=0.5).digest() != base.digest()
     assert base.replace("train", seed=1).digest() != base.digest()
     assert Config.from_dict(base.to_dict()).digest() == base.digest()
+
+
+def _row(method, seed, ndcg, dataset="d"):
+    return {"dataset": dataset, "backbone": "sasrec", "method": method, "seed": seed,
+            "test": {"ndcg@10": ndcg}, "diagnostics": {}}
+
+
+def test_comparison_against_the_best_baseline():
+    from spectran_tutorial.report import average_improvement, comparison
+    rows = [_row("id", s, v) for s, v in enumerate([0.10, 0.11, 0.12])]
+    rows += [_row("pca", s, v) for s, v in enumerate([0.20, 0.21, 0.22])]
+    rows += [_row("spectran-no-attn", s, v) for s, v in enumerate([0.50, 0.50, 0.50])]   # an ablation, not a baseline
+    rows += [_row("spectran", s, v) for s, v in enumerate([0.22, 0.24, 0.23])]
+    (c,) = comparison(rows, metrics=("test.ndcg@10",))
+    assert c["best_baseline"] == "pca"
+    assert abs(c["improvement"] - (0.23 / 0.21 - 1)) < 1e-12
+    from scipy.stats import ttest_rel
+    assert abs(c["p_value"] - ttest_rel([0.22, 0.24, 0.23], [0.20, 0.21, 0.22]).pvalue) < 1e-12
+    rows += [_row("id", 0, 0.1, "e"), _row("spectran", 0, 0.3, "e")]
+    comps = comparison(rows, metrics=("test.ndcg@10",))
+    assert abs(average_improvement(comps) - ((0.23 / 0.21 - 1) + 2.0) / 2) < 1e-12
+    assert comps[1]["p_value"] is None                       # one seed: no test
