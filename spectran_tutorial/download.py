@@ -129,16 +129,22 @@ def split_movie_title(raw: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else (raw.strip(), "")
 
 
+def read_ratings(text: str, sep: str) -> dict[str, list]:
+    """{user: [(unix time, item), ...]} from MovieLens rating lines ``user sep item sep rating sep time``."""
+    users: dict[str, list] = {}
+    for line in text.splitlines():
+        if line.strip():
+            u, i, _, ts = line.split(sep)
+            users.setdefault(u, []).append((int(ts), i))
+    return users
+
+
 def convert_movielens_100k(archive: Path, folder: Path) -> Path:
     with zipfile.ZipFile(archive) as z:
         ratings = z.read("ml-100k/u.data").decode("latin-1")
         genre_names = [ln.split("|")[0] for ln in z.read("ml-100k/u.genre").decode("latin-1").splitlines() if ln]
         movies = z.read("ml-100k/u.item").decode("latin-1")
-    users: dict[str, list] = {}
-    for line in ratings.splitlines():
-        if line.strip():
-            u, i, _, ts = line.split("\t")
-            users.setdefault(u, []).append((int(ts), i))
+    users = read_ratings(ratings, "\t")
     items = {}
     for line in movies.splitlines():
         if not line.strip():
@@ -155,11 +161,7 @@ def convert_movielens_1m(archive: Path, folder: Path) -> Path:
     with zipfile.ZipFile(archive) as z:
         ratings = z.read("ml-1m/ratings.dat").decode("latin-1")
         movies = z.read("ml-1m/movies.dat").decode("latin-1")
-    users: dict[str, list] = {}
-    for line in ratings.splitlines():
-        if line.strip():
-            u, i, _, ts = line.split("::")
-            users.setdefault(u, []).append((int(ts), i))
+    users = read_ratings(ratings, "::")
     items = {}
     for line in movies.splitlines():
         if line.strip():

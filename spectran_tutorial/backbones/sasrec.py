@@ -28,7 +28,7 @@ class SASRec(nn.Module):
     def forward(self, emb: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         x = emb + self.positions(first_valid_positions(valid))
         x = self.input_drop(self.input_norm(x)) * valid[..., None]
-        mask = attention_mask(valid, causal=True)
+        mask = attention_mask(valid, causal=self.causal)
         for block in self.blocks:
             x = block(x, mask)
         return self.output_norm(x)
