@@ -12,14 +12,15 @@ import torch
 
 @functools.cache
 def git_commit() -> str | None:
-    """The commit of the source tree this package runs from ("…-dirty" with local changes),
-    read once per process, when a run starts."""
+    """The commit of the source tree this package runs from ("…-dirty" when its code or set-up
+    files have uncommitted changes; results files do not count), read once per process."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
                              check=True, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--",
+                                "spectran_tutorial", "benchmarks", "pyproject.toml", "constraints.txt"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
