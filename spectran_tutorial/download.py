@@ -73,45 +73,46 @@ def write_dataset(folder: Path, users: dict[str, list], items: dict[str, dict] |
                 f.write(json.dumps({"item_id": item_id, **items.get(item_id, {"title": ""})}) + "\n")
 
 
+def numbered_lines(path: Path):
+    """``(line number, line)`` for the non-empty lines of a text file, gzipped or not."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as f:
+        for n, line in enumerate(f, start=1):
+            if line.strip():
+                yield n, line
+
+
 def read_amazon_reviews(path: Path) -> dict[str, list]:
     """{user: [(unix time, asin), ...]} from a (gzipped) Amazon 2014 reviews file of JSON lines.
     Python's sort is stable, so same-time reviews keep their file order."""
     users: dict[str, list] = {}
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                r = json.loads(line)
-                users.setdefault(r["reviewerID"], []).append((int(r["unixReviewTime"]), r["asin"]))
-            except (json.JSONDecodeError, KeyError, ValueError) as e:
-                raise DataError(f"{path}:{n}: not an Amazon review record ({e})") from None
+    for n, line in numbered_lines(path):
+        try:
+            r = json.loads(line)
+            users.setdefault(r["reviewerID"], []).append((int(r["unixReviewTime"]), r["asin"]))
+        except (json.JSONDecodeError, KeyError, ValueError) as e:
+            raise DataError(f"{path}:{n}: not an Amazon review record ({e})") from None
     return users
 
 
 def read_amazon_metadata(path: Path, wanted: set[str] | None = None) -> dict[str, dict]:
     """Item records from an Amazon 2014 metadata file, whose lines are Python literals (not JSON)."""
     items = {}
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                r = ast.literal_eval(line)
-            except (ValueError, SyntaxError) as e:
-                raise DataError(f"{path}:{n}: not a metadata record ({e.__class__.__name__})") from None
-            asin = r.get("asin")
-            if not asin or (wanted is not None and asin not in wanted):
-                continue
-            cats = r.get("categories") or []
-            rec = {"title": " ".join(str(r.get("title", "")).split()),
-                   "brand": str(r.get("brand", "")).strip(),
-                   "categories": ", ".join(cats[0]) if cats and isinstance(cats[0], list) else "",
-                   "description": " ".join(str(r.get("description", "")).split()),
-                   "price": str(r.get("price", ""))}
-            items[asin] = {k: v for k, v in rec.items() if v}
+    for n, line in numbered_lines(path):
+        try:
+            r = ast.literal_eval(line)
+        except (ValueError, SyntaxError) as e:
+            raise DataError(f"{path}:{n}: not a metadata record ({e.__class__.__name__})") from None
+        asin = r.get("asin")
+        if not asin or (wanted is not None and asin not in wanted):
+            continue
+        cats = r.get("categories") or []
+        rec = {"title": " ".join(str(r.get("title", "")).split()),
+               "brand": str(r.get("brand", "")).strip(),
+               "categories": ", ".join(cats[0]) if cats and isinstance(cats[0], list) else "",
+               "description": " ".join(str(r.get("description", "")).split()),
+               "price": str(r.get("price", ""))}
+        items[asin] = {k: v for k, v in rec.items() if v}
     return items
 
 

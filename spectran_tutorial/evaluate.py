@@ -19,18 +19,14 @@ def mask_history(scores: torch.Tensor, history: torch.Tensor, targets: torch.Ten
     scores[:, 0] = -torch.inf
 
 
-@torch.no_grad()
-def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *, max_len: int,
-                 batch_size: int = 1024, exclude_history: bool = False,
-                 device: torch.device | str = "cpu") -> np.ndarray:
-    """0-based rank of each user's ``split`` target among all N items (padding never ranked).
-    With ``exclude_history`` the items already in a history (all of it, not only the last
-    ``max_len``) are masked, except the target."""
-    was_training = model.training
-    model.eval()
-    histories, targets = data.eval_pairs(split)
-    table = model.table().to(device)
-    # histories of similar length share a batch, so little padding is computed
+def rank_all(histories: list[np.ndarray], targets: np.ndarray, score, *, max_len: int = 50,
+             batch_size: int = 1024, exclude_history: bool = True,
+             device: torch.device | str = "cpu") -> np.ndarray:
+    """0-based rank of each target among all items, for any recommender given as
+    ``score(seqs) -> (B, N + 1)`` on left-padded histories (column 0, padding, is never ranked).
+    Histories of similar length share a batch, so little padding is computed. With
+    ``exclude_history`` the items already in a history (all of it, not only the last ``max_len``)
+    are masked, except the target."""
     order = np.argsort([min(len(h), max_len) for h in histories], kind="stable")
     ranks = torch.empty(len(histories), dtype=torch.long)
     for start in range(0, len(order), batch_size):
@@ -38,12 +34,27 @@ def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *
         hist = [histories[i] for i in idx]
         seqs, = trim_padding(pad_left(hist, max_len))
         tgt = torch.as_tensor(targets[idx], device=device)
-        scores = model.scores(seqs.to(device), table)
+        scores = score(seqs.to(device))
+        scores[:, 0] = -torch.inf
         if exclude_history:
             mask_history(scores, pad_left(hist, max(len(h) for h in hist)).to(device), tgt)
         ranks[torch.from_numpy(idx)] = target_ranks(scores, tgt).cpu()
-    model.train(was_training)
     return ranks.numpy()
+
+
+@torch.no_grad()
+def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *, max_len: int,
+                 batch_size: int = 1024, exclude_history: bool = False,
+                 device: torch.device | str = "cpu") -> np.ndarray:
+    """Ranks of each user's ``split`` target under full ranking by ``model`` (see :func:`rank_all`)."""
+    was_training = model.training
+    model.eval()
+    table = model.table().to(device)
+    histories, targets = data.eval_pairs(split)
+    ranks = rank_all(histories, targets, lambda seqs: model.scores(seqs, table), max_len=max_len,
+                     batch_size=batch_size, exclude_history=exclude_history, device=device)
+    model.train(was_training)
+    return ranks
 
 
 def evaluate(model: SequentialRecommender, data: SequenceData, split: str, **kwargs) -> dict[str, float]:
@@ -56,16 +67,8 @@ def popularity_ranks(data: SequenceData, split: str, exclude_history: bool = Tru
     sequential model must clear."""
     counts = torch.as_tensor(data.item_popularity(), dtype=torch.float32)
     histories, targets = data.eval_pairs(split)
-    ranks = []
-    for start in range(0, len(histories), 1024):
-        hist = histories[start:start + 1024]
-        tgt = torch.as_tensor(targets[start:start + 1024])
-        scores = counts.repeat(len(hist), 1)
-        scores[:, 0] = -torch.inf
-        if exclude_history:
-            mask_history(scores, pad_left(hist, max(len(h) for h in hist)), tgt)
-        ranks.append(target_ranks(scores, tgt))
-    return torch.cat(ranks).numpy()
+    return rank_all(histories, targets, lambda seqs: counts.repeat(len(seqs), 1),
+                    exclude_history=exclude_history)
 
 
 def similarity_ranks(data: SequenceData, item_vectors: torch.Tensor, split: str,
@@ -76,14 +79,5 @@ def similarity_ranks(data: SequenceData, item_vectors: torch.Tensor, split: str,
     vecs = torch.nn.functional.normalize(item_vectors.float(), dim=1)
     vecs = torch.cat([vecs.new_zeros(1, vecs.shape[1]), vecs])
     histories, targets = data.eval_pairs(split)
-    ranks = []
-    for start in range(0, len(histories), 1024):
-        hist = histories[start:start + 1024]
-        tgt = torch.as_tensor(targets[start:start + 1024])
-        last = torch.as_tensor([h[-1] for h in hist])
-        scores = vecs[last] @ vecs.T
-        scores[:, 0] = -torch.inf
-        if exclude_history:
-            mask_history(scores, pad_left(hist, max(len(h) for h in hist)), tgt)
-        ranks.append(target_ranks(scores, tgt))
-    return torch.cat(ranks).numpy()
+    return rank_all(histories, targets, lambda seqs: vecs[seqs[:, -1]] @ vecs.T,
+                    exclude_history=exclude_history)
