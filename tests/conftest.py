@@ -1,7 +1,6 @@
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
@@ -56,7 +55,3 @@ def tiny_dir(tmp_path):
              {"item_id": "c", "title": ""}, {"item_id": "d", "title": "Stapler", "brand": "Acme"}]
     write_dataset(tmp_path, "toy", rows, items)
     return tmp_path
-
-
-def as_np(x):
-    return np.asarray(x)
