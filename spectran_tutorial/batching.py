@@ -17,26 +17,19 @@ def pad_left(seqs: Sequence[np.ndarray], max_len: int) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
-class NextItemBatches:
-    """Training pairs for next-item prediction at every position.
+class BucketedBatches:
+    """Shuffled, length-bucketed batches of aligned left-padded ``inputs`` and ``targets``.
 
-    For a history ``s`` the input is ``s[:-1]`` and the target ``s[1:]`` (both left-padded to
-    ``max_len``); histories of one item give no pair and are skipped. Each epoch is shuffled with
-    a generator seeded by ``(seed, epoch)``, so a resumed run sees the same batches. Yields
-    ``(inputs, targets, None)`` (the None stands for the mask of cloze batches). Batches are
-    bucketed: within each pool of ``pool`` batches, histories of similar length go together and the
+    Each epoch is shuffled with a generator seeded by ``(seed, epoch)``, so a resumed run sees the
+    same batches. Within each pool of ``pool`` batches, rows of similar length go together and the
     all-padding columns are trimmed, which saves most of the work on short-history datasets.
     """
 
-    def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, seed: int,
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, seed: int,
                  pool: int = 32):
-        usable = [s for s in histories if len(s) >= 2]
-        self.inputs = pad_left([s[:-1] for s in usable], max_len)
-        self.targets = pad_left([s[1:] for s in usable], max_len)
-        self.lengths = (self.inputs > 0).sum(dim=1)
-        self.batch_size = batch_size
-        self.pool = pool
-        self.seed = seed
+        self.inputs, self.targets = inputs, targets
+        self.lengths = (inputs > 0).sum(dim=1)
+        self.batch_size, self.seed, self.pool = batch_size, seed, pool
 
     def __len__(self) -> int:
         return -(-len(self.inputs) // self.batch_size)
@@ -45,7 +38,7 @@ class NextItemBatches:
     def num_targets(self) -> int:
         return int((self.targets > 0).sum())
 
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
+    def pairs(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(len(self.inputs), generator=gen)
         batches = []
@@ -56,7 +49,25 @@ class NextItemBatches:
             batches += list(chunk.split(self.batch_size))
         for k in torch.randperm(len(batches), generator=gen).tolist():
             idx = batches[k]
-            inputs, targets = trim_padding(self.inputs[idx], self.targets[idx])
+            yield trim_padding(self.inputs[idx], self.targets[idx])
+
+
+class NextItemBatches(BucketedBatches):
+    """Training pairs for next-item prediction at every position.
+
+    For a history ``s`` the input is ``s[:-1]`` and the target ``s[1:]`` (both left-padded to
+    ``max_len``); histories of one item give no pair and are skipped. Yields
+    ``(inputs, targets, None)`` (the None stands for the mask of cloze batches).
+    """
+
+    def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, seed: int,
+                 pool: int = 32):
+        usable = [s for s in histories if len(s) >= 2]
+        super().__init__(pad_left([s[:-1] for s in usable], max_len),
+                         pad_left([s[1:] for s in usable], max_len), batch_size, seed, pool)
+
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
+        for inputs, targets in self.pairs(epoch):
             yield inputs, targets, None
 
 
@@ -71,7 +82,7 @@ def trim_padding(seqs: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tenso
     return tuple(t[:, start:] for t in (seqs, *others))
 
 
-class ClozeBatches(NextItemBatches):
+class ClozeBatches(BucketedBatches):
     """Training examples for a cloze (masked-item) backbone such as BERT4Rec.
 
     Each history (its last ``max_len`` items) has every item masked with probability
@@ -82,19 +93,13 @@ class ClozeBatches(NextItemBatches):
 
     def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, seed: int,
                  mask_ratio: float = 0.2, last_only: float = 0.1, pool: int = 32):
-        usable = [s for s in histories if len(s) >= 1]
-        self.inputs = self.targets = pad_left(usable, max_len)   # the parent buckets and trims them
-        self.lengths = (self.inputs > 0).sum(dim=1)
-        self.batch_size, self.pool, self.seed = batch_size, pool, seed
+        items = pad_left([s for s in histories if len(s) >= 1], max_len)
+        super().__init__(items, items, batch_size, seed, pool)
         self.mask_ratio, self.last_only = mask_ratio, last_only
 
-    @property
-    def num_targets(self) -> int:
-        return int(self.lengths.sum())
-
-    def epoch(self, epoch: int):
+    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7)
-        for inputs, _, _ in super().epoch(epoch):
+        for inputs, _ in self.pairs(epoch):
             real = inputs > 0
             masked = (torch.rand(inputs.shape, generator=gen) < self.mask_ratio) & real
             last_only = torch.rand(len(inputs), generator=gen) < self.last_only

@@ -33,9 +33,10 @@ class SequentialRecommender(nn.Module):
 
     def user_vectors(self, seqs: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
         """The representation that ranks the next item: the state at the last position; for a
-        cloze backbone, the state of a mask appended after the history (the oldest item makes room)."""
+        cloze backbone, the state of a mask appended after the history (the oldest item makes room
+        only when the history already fills the backbone's ``max_len``)."""
         if self.objective == "cloze":
-            seqs = torch.cat([seqs[:, 1:], seqs.new_zeros(len(seqs), 1)], dim=1)
+            seqs = torch.cat([seqs, seqs.new_zeros(len(seqs), 1)], dim=1)[:, -self.backbone.max_len:]
             masked = torch.zeros_like(seqs, dtype=torch.bool)
             masked[:, -1] = True
             return self.hidden(seqs, table, masked)[:, -1]

@@ -78,17 +78,21 @@ def test_dropout_is_train_only():
 
 
 def test_bert4rec_ranks_with_an_appended_mask(office_small):
-    cfg = Config().replace("model", backbone="bert4rec", dim=16)
+    cfg = Config().replace("model", backbone="bert4rec", dim=16).replace("data", max_len=5)
     torch.manual_seed(0)
     model = build_model(cfg, office_small).eval()
     assert isinstance(model.backbone, BERT4Rec)
-    seqs = torch.tensor([[0, 0, 3, 5], [1, 2, 4, 6]])
     table = model.table()
-    user = model.user_vectors(seqs, table)
-    shifted = torch.tensor([[0, 3, 5, 0], [2, 4, 6, 0]])
-    masked = torch.zeros(2, 4, dtype=torch.bool)
+    masked = torch.zeros(1, 5, dtype=torch.bool)
     masked[:, -1] = True
-    assert torch.allclose(user, model.hidden(shifted, table, masked)[:, -1])
+    # a short history keeps every item, whatever padding the batch gives it
+    short = model.user_vectors(torch.tensor([[1, 2, 4, 6]]), table)
+    padded = model.user_vectors(torch.tensor([[0, 0, 1, 2, 4, 6]]), table)
+    expected = model.hidden(torch.tensor([[1, 2, 4, 6, 0]]), table, masked)[:, -1]
+    assert torch.allclose(short, expected, atol=1e-6) and torch.allclose(padded, expected, atol=1e-6)
+    # a history that fills max_len gives up its oldest item to the mask
+    full = model.user_vectors(torch.tensor([[1, 2, 3, 4, 6]]), table)
+    assert torch.allclose(full, model.hidden(torch.tensor([[2, 3, 4, 6, 0]]), table, masked)[:, -1], atol=1e-6)
 
 
 @pytest.mark.parametrize("backbone", sorted(BACKBONES))

@@ -25,6 +25,7 @@ class GRU4Rec(nn.Module):
     def __init__(self, dim: int, max_len: int, num_layers: int = 1, num_heads: int = 1,
                  dropout: float = 0.5, emb_dropout: float = 0.5):
         super().__init__()
+        self.max_len = max_len
         self.input_drop = Dropout(emb_dropout)
         self.gru = nn.GRU(dim, dim, num_layers=num_layers, batch_first=True,
                           dropout=dropout if num_layers > 1 else 0.0)

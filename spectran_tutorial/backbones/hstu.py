@@ -47,6 +47,7 @@ class HSTU(nn.Module):
     def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
                  dropout: float = 0.5, emb_dropout: float = 0.5):
         super().__init__()
+        self.max_len = max_len
         self.positions = nn.Embedding(max_len, dim)
         self.input_drop = Dropout(emb_dropout)
         self.layers = nn.ModuleList(HSTULayer(dim, num_heads, max_len, dropout) for _ in range(num_layers))

@@ -17,6 +17,7 @@ class SASRec(nn.Module):
     def __init__(self, dim: int, max_len: int, num_layers: int = 2, num_heads: int = 1,
                  dropout: float = 0.5, emb_dropout: float = 0.5):
         super().__init__()
+        self.max_len = max_len
         self.positions = nn.Embedding(max_len, dim)
         nn.init.normal_(self.positions.weight, std=0.02)
         self.input_norm = nn.LayerNorm(dim)

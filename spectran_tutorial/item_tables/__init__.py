@@ -65,9 +65,8 @@ def build_item_table(cfg: MethodConfig, num_items: int, dim: int, text: torch.Te
     if not torch.isfinite(text).all():
         bad = (~torch.isfinite(text).all(dim=1)).nonzero().flatten()[:5].tolist()
         raise TextError(f"the text matrix has NaN or inf values (rows {bad} among others)")
-    if cls is LLMInitSelectTable:
-        return cls(num_items, dim, text, cfg, item_counts)
-    return cls(num_items, dim, text, cfg)
+    extra = {"item_counts": item_counts} if cls.uses_popularity else {}
+    return cls(num_items, dim, text, cfg, **extra)
 
 
 __all__ = ["METHODS", "ItemTable", "IdTable", "Fusion", "SpecTranTable", "MLPTable", "UniSRecTable",

@@ -16,7 +16,8 @@ class ItemTable(nn.Module):
     """Base class: subclasses implement :meth:`body`, the (N, d) embeddings of the real items."""
 
     uses_text = False
-    views = 1      # a table of width views x d is split into views that share the backbone
+    views = 1                  # a table of width views x d is split into views that share the backbone
+    uses_popularity = False    # True: the constructor also takes ``item_counts`` (training counts per item)
 
     def __init__(self, num_items: int, dim: int):
         super().__init__()

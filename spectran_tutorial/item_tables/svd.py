@@ -71,6 +71,7 @@ class LLMInitSelectTable(ItemTable):
     centred and divided by their mean std (unit variance on average), times the text scale."""
 
     uses_text = True
+    uses_popularity = True
 
     def __init__(self, num_items: int, dim: int, text: torch.Tensor, cfg: MethodConfig,
                  item_counts: np.ndarray | None = None):
