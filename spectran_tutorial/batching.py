@@ -2,9 +2,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from typing import NamedTuple
 
 import numpy as np
 import torch
+
+
+class Batch(NamedTuple):
+    """One training batch: left-padded ``inputs`` and ``targets`` (B, L); ``masked`` flags the
+    positions a cloze backbone must fill in; ``times`` holds the inputs' timestamps when known."""
+    inputs: torch.Tensor
+    targets: torch.Tensor
+    masked: torch.Tensor | None = None
+    times: torch.Tensor | None = None
 
 
 def pad_left(seqs: Sequence[np.ndarray], max_len: int) -> torch.Tensor:
@@ -23,11 +33,12 @@ class BucketedBatches:
     Each epoch is shuffled with a generator seeded by ``(seed, epoch)``, so a resumed run sees the
     same batches. Within each pool of ``pool`` batches, rows of similar length go together and the
     all-padding columns are trimmed, which saves most of the work on short-history datasets.
+    ``times`` (aligned with ``inputs``) travels with the rows when given.
     """
 
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int, seed: int,
-                 pool: int = 32):
-        self.inputs, self.targets = inputs, targets
+                 pool: int = 32, times: torch.Tensor | None = None):
+        self.inputs, self.targets, self.times = inputs, targets, times
         self.lengths = (inputs > 0).sum(dim=1)
         self.batch_size, self.seed, self.pool = batch_size, seed, pool
 
@@ -38,7 +49,7 @@ class BucketedBatches:
     def num_targets(self) -> int:
         return int((self.targets > 0).sum())
 
-    def pairs(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def pairs(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         order = torch.randperm(len(self.inputs), generator=gen)
         batches = []
@@ -49,26 +60,31 @@ class BucketedBatches:
             batches += list(chunk.split(self.batch_size))
         for k in torch.randperm(len(batches), generator=gen).tolist():
             idx = batches[k]
-            yield trim_padding(self.inputs[idx], self.targets[idx])
+            if self.times is None:
+                yield *trim_padding(self.inputs[idx], self.targets[idx]), None
+            else:
+                yield trim_padding(self.inputs[idx], self.targets[idx], self.times[idx])
 
 
 class NextItemBatches(BucketedBatches):
     """Training pairs for next-item prediction at every position.
 
     For a history ``s`` the input is ``s[:-1]`` and the target ``s[1:]`` (both left-padded to
-    ``max_len``); histories of one item give no pair and are skipped. Yields
-    ``(inputs, targets, None)`` (the None stands for the mask of cloze batches).
+    ``max_len``); histories of one item give no pair and are skipped. ``times``, aligned with
+    ``histories``, gives each input its timestamp. Yields :class:`Batch` es.
     """
 
     def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, seed: int,
-                 pool: int = 32):
-        usable = [s for s in histories if len(s) >= 2]
-        super().__init__(pad_left([s[:-1] for s in usable], max_len),
-                         pad_left([s[1:] for s in usable], max_len), batch_size, seed, pool)
+                 pool: int = 32, times: Sequence[np.ndarray] | None = None):
+        keep = [k for k, s in enumerate(histories) if len(s) >= 2]
+        stamps = None if times is None else pad_left([times[k][:-1] for k in keep], max_len)
+        super().__init__(pad_left([histories[k][:-1] for k in keep], max_len),
+                         pad_left([histories[k][1:] for k in keep], max_len), batch_size, seed,
+                         pool, stamps)
 
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, None]]:
-        for inputs, targets in self.pairs(epoch):
-            yield inputs, targets, None
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        for inputs, targets, times in self.pairs(epoch):
+            yield Batch(inputs, targets, None, times)
 
 
 def trim_padding(seqs: torch.Tensor, *others: torch.Tensor) -> tuple[torch.Tensor, ...]:
@@ -92,14 +108,17 @@ class ClozeBatches(BucketedBatches):
     """
 
     def __init__(self, histories: Sequence[np.ndarray], max_len: int, batch_size: int, seed: int,
-                 mask_ratio: float = 0.2, last_only: float = 0.1, pool: int = 32):
-        items = pad_left([s for s in histories if len(s) >= 1], max_len)
-        super().__init__(items, items, batch_size, seed, pool)
+                 mask_ratio: float = 0.2, last_only: float = 0.1, pool: int = 32,
+                 times: Sequence[np.ndarray] | None = None):
+        keep = [k for k, s in enumerate(histories) if len(s) >= 1]
+        items = pad_left([histories[k] for k in keep], max_len)
+        stamps = None if times is None else pad_left([times[k] for k in keep], max_len)
+        super().__init__(items, items, batch_size, seed, pool, stamps)
         self.mask_ratio, self.last_only = mask_ratio, last_only
 
-    def epoch(self, epoch: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def epoch(self, epoch: int) -> Iterator[Batch]:
         gen = torch.Generator().manual_seed(self.seed * 100_003 + epoch + 7)
-        for inputs, _ in self.pairs(epoch):
+        for inputs, _, times in self.pairs(epoch):
             real = inputs > 0
             masked = (torch.rand(inputs.shape, generator=gen) < self.mask_ratio) & real
             last_only = torch.rand(len(inputs), generator=gen) < self.last_only
@@ -107,7 +126,7 @@ class ClozeBatches(BucketedBatches):
             masked[last_only | none] = False
             masked[last_only | none, -1] = True               # left padding: the last item is real
             targets = torch.where(masked, inputs, torch.zeros_like(inputs))
-            yield inputs.masked_fill(masked, 0), targets, masked
+            yield Batch(inputs.masked_fill(masked, 0), targets, masked, times)
 
 
 def sample_negatives(gen: torch.Generator, num_items: int, shape: tuple[int, ...],

@@ -39,6 +39,7 @@ class ModelConfig:
     emb_dropout: float = 0.5
     mask_ratio: float = 0.2             # bert4rec: share of items masked in training
     last_only: float = 0.1              # bert4rec: share of histories with only the last item masked
+    time_bias: bool = True              # hstu: relative time bias when the data has timestamps
 
 
 @dataclass

@@ -69,6 +69,7 @@ class SequenceData:
     sequences: list[np.ndarray]         # full chronological sequence of each user (ids in 1..N)
     items: list[dict] | None = None     # metadata of internal item i+1 at position i, if any
     stats: dict = field(default_factory=dict)
+    timestamps: list[np.ndarray] | None = None   # unix seconds aligned with ``sequences``, if known
 
     @property
     def num_items(self) -> int:
@@ -78,8 +79,23 @@ class SequenceData:
     def num_users(self) -> int:
         return len(self.user_ids)
 
+    @property
+    def has_timestamps(self) -> bool:
+        return self.timestamps is not None
+
     def train_sequences(self) -> list[np.ndarray]:
         return [s[:-2] for s in self.sequences]
+
+    def train_times(self) -> list[np.ndarray] | None:
+        """Timestamps aligned with :meth:`train_sequences` (None when the data has none)."""
+        return None if self.timestamps is None else [t[:-2] for t in self.timestamps]
+
+    def eval_times(self, split: str) -> list[np.ndarray] | None:
+        """Timestamps aligned with the histories of :meth:`eval_pairs`."""
+        if self.timestamps is None:
+            return None
+        cut = {"valid": -2, "test": -1}[split]
+        return [t[:cut] for t in self.timestamps]
 
     def eval_pairs(self, split: str) -> tuple[list[np.ndarray], np.ndarray]:
         """Histories and targets for ``split`` "valid" (second-to-last) or "test" (last item)."""
@@ -97,8 +113,9 @@ class SequenceData:
         return counts
 
 
-def read_interactions(path: Path) -> dict[str, list[tuple[int, str]]]:
-    """``{user: [(order, item), ...]}`` from an interactions file, validated line by line."""
+def read_interactions(path: Path) -> dict[str, list[tuple]]:
+    """``{user: [(order, item), ...]}`` from an interactions file, validated line by line; with a
+    ``timestamp`` column the events are ``(order, item, timestamp)`` (integer unix seconds)."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     with path.open(encoding="utf-8") as f:
@@ -109,7 +126,8 @@ def read_interactions(path: Path) -> dict[str, list[tuple[int, str]]]:
         if header[:3] != need:
             raise DataError(f"{path}:1: header must start with {'  '.join(need)} (tab-separated), "
                             f"found {header!r}")
-        users: dict[str, list[tuple[int, str]]] = {}
+        timed = len(header) > 3 and header[3] == "timestamp"
+        users: dict[str, list[tuple]] = {}
         for n, line in enumerate(f, start=2):
             line = line.rstrip("\n")
             if not line:
@@ -125,7 +143,14 @@ def read_interactions(path: Path) -> dict[str, list[tuple[int, str]]]:
                 pos = int(order)
             except ValueError:
                 raise DataError(f"{path}:{n}: order must be an integer, found {order!r}") from None
-            users.setdefault(user, []).append((pos, item))
+            event = (pos, item)
+            if timed:
+                try:
+                    event += (int(float(parts[3])),)
+                except ValueError:
+                    raise DataError(f"{path}:{n}: timestamp must be a number of seconds, "
+                                    f"found {parts[3]!r}") from None
+            users.setdefault(user, []).append(event)
     if not users:
         raise DataError(f"{path}: the file has a header but no interactions")
     return users
@@ -159,14 +184,15 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
     user_names = sorted(raw)
     if max_users is not None:
         user_names = user_names[:max_users]
-    seqs, kept, short = [], [], 0
+    seqs, times, kept, short = [], [], [], 0
     for u in user_names:
         events = sorted(raw[u])
         if len(events) < min_user_len:
             short += 1
             continue
         kept.append(u)
-        seqs.append([item for _, item in events])
+        seqs.append([e[1] for e in events])
+        times.append([e[2] for e in events] if len(events[0]) > 2 else None)
     if not kept:
         raise DataError(f"{folder / 'interactions.tsv'}: no user has at least {min_user_len} interactions")
     item_ids = sorted({i for s in seqs for i in s})
@@ -178,7 +204,10 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
         items = [meta.get(i, {"item_id": i}) for i in item_ids]
     stats = {"users": len(kept), "items": len(item_ids),
              "interactions": int(sum(len(s) for s in sequences)), "dropped_short_users": short}
-    return SequenceData(name, item_ids, kept, sequences, items, stats)
+    timestamps = None
+    if times[0] is not None:
+        timestamps = [np.array(t, dtype=np.int64) for t in times]
+    return SequenceData(name, item_ids, kept, sequences, items, stats, timestamps)
 
 
 def k_core(users: dict[str, list], k: int = 5) -> dict[str, list]:

@@ -21,9 +21,10 @@ def mask_history(scores: torch.Tensor, history: torch.Tensor, targets: torch.Ten
 
 def rank_all(histories: list[np.ndarray], targets: np.ndarray, score, *, max_len: int = 50,
              batch_size: int = 1024, exclude_history: bool = True,
-             device: torch.device | str = "cpu") -> np.ndarray:
+             device: torch.device | str = "cpu", times: list[np.ndarray] | None = None) -> np.ndarray:
     """0-based rank of each target among all items, for any recommender given as
-    ``score(seqs) -> (B, N + 1)`` on left-padded histories (column 0, padding, is never ranked).
+    ``score(seqs) -> (B, N + 1)`` on left-padded histories (column 0, padding, is never ranked);
+    with ``times`` (aligned with ``histories``) the call is ``score(seqs, times)``.
     Histories of similar length share a batch, so little padding is computed. With
     ``exclude_history`` the items already in a history (all of it, not only the last ``max_len``)
     are masked, except the target."""
@@ -32,9 +33,13 @@ def rank_all(histories: list[np.ndarray], targets: np.ndarray, score, *, max_len
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         hist = [histories[i] for i in idx]
-        seqs, = trim_padding(pad_left(hist, max_len))
         tgt = torch.as_tensor(targets[idx], device=device)
-        scores = score(seqs.to(device))
+        if times is None:
+            seqs, = trim_padding(pad_left(hist, max_len))
+            scores = score(seqs.to(device))
+        else:
+            seqs, stamps = trim_padding(pad_left(hist, max_len), pad_left([times[i] for i in idx], max_len))
+            scores = score(seqs.to(device), stamps.to(device))
         scores[:, 0] = -torch.inf
         if exclude_history:
             mask_history(scores, pad_left(hist, max(len(h) for h in hist)).to(device), tgt)
@@ -51,8 +56,10 @@ def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *
     model.eval()
     table = model.table().to(device)
     histories, targets = data.eval_pairs(split)
-    ranks = rank_all(histories, targets, lambda seqs: model.scores(seqs, table), max_len=max_len,
-                     batch_size=batch_size, exclude_history=exclude_history, device=device)
+    times = data.eval_times(split) if model.uses_time else None
+    ranks = rank_all(histories, targets, lambda seqs, *t: model.scores(seqs, table, *t),
+                     max_len=max_len, batch_size=batch_size, exclude_history=exclude_history,
+                     device=device, times=times)
     model.train(was_training)
     return ranks
 

@@ -73,11 +73,13 @@ class Trainer:
         self.loss_fn = LOSSES[t.loss]
         self.optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         histories = data.train_sequences()
+        times = data.train_times() if model.uses_time else None
         if model.objective == "cloze":
             self.batches = ClozeBatches(histories, cfg.data.max_len, t.batch_size, t.seed,
-                                        cfg.model.mask_ratio, cfg.model.last_only)
+                                        cfg.model.mask_ratio, cfg.model.last_only, times=times)
         else:
-            self.batches = NextItemBatches(histories, cfg.data.max_len, t.batch_size, t.seed)
+            self.batches = NextItemBatches(histories, cfg.data.max_len, t.batch_size, t.seed,
+                                           times=times)
         self.state = TrainState(history=[])
         self.best_model: dict | None = None
 
@@ -115,11 +117,11 @@ class Trainer:
         total, count = 0.0, 0
         bar = tqdm(self.batches.epoch(epoch), total=len(self.batches), desc=f"epoch {epoch}",
                    leave=False, disable=not self.progress)
-        for inputs, targets, masked in bar:
-            inputs, targets = inputs.to(self.device), targets.to(self.device)
-            masked = masked.to(self.device) if masked is not None else None
+        for batch in bar:
+            inputs, targets = batch.inputs.to(self.device), batch.targets.to(self.device)
+            masked, times = (None if x is None else x.to(self.device) for x in batch[2:])
             table = self.model.table()
-            hidden = self.model.hidden(inputs, table, masked)
+            hidden = self.model.hidden(inputs, table, masked, times)
             has_target = targets > 0
             loss = self.loss_fn(hidden[has_target], table, targets[has_target], gen=gen,
                                 temperature=t.temperature, num_negatives=t.num_negatives)

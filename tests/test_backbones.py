@@ -104,3 +104,38 @@ def test_every_backbone_trains_with_every_kind_of_table(backbone, method, office
     cfg = cfg.replace("train", epochs=1, batch_size=64)
     result = train(cfg, data=office_small, text=text, run_dir=None, progress=False, log=lambda *_: None)
     assert result["epochs"] == 1 and 0 <= result["test"]["ndcg@10"] <= 1
+
+
+def test_hstu_time_bias_reads_gaps_causally_and_ignores_padding():
+    from spectran_tutorial.backbones.hstu import time_buckets
+    assert time_buckets(torch.tensor([[0, 1, 2, 3600, 86400]]))[0, :, 0].tolist() == [0, 0, 2, 27, 37]
+    model = make("hstu")
+    for layer in model.layers:
+        torch.nn.init.normal_(layer.time_bias, std=1.0)
+    emb = torch.randn(1, 6, 16)
+    valid = torch.ones(1, 6, dtype=torch.bool)
+    times = torch.tensor([[100, 200, 5000, 90_000, 90_010, 10**7]])
+    out = model(emb, valid, times=times)
+    assert not torch.allclose(out, model(emb, valid), atol=1e-4)          # the gaps matter
+    later = times.clone()
+    later[0, 4:] += 10**6                                                  # later events moved
+    assert torch.allclose(out[:, :4], model(emb, valid, times=later)[:, :4], atol=1e-5)
+    shifted = model(emb, valid, times=times + 12345)                      # only gaps count
+    assert torch.allclose(out, shifted, atol=1e-5)
+    padded = model(torch.cat([torch.randn(1, 3, 16), emb], dim=1),
+                   torch.tensor([[False] * 3 + [True] * 6]),
+                   times=torch.cat([torch.tensor([[7, 0, 3]]), times], dim=1))
+    assert torch.allclose(out, padded[:, 3:], atol=1e-5)
+
+
+def test_hstu_learns_a_time_bias_on_timestamped_data(data_dir):
+    from spectran_tutorial.data import load_dataset
+    ml = load_dataset("ml-100k", data_dir, max_users=150)
+    cfg = Config().replace("model", backbone="hstu", dim=16).replace("train", epochs=1, batch_size=32)
+    cfg = cfg.replace("data", max_len=20)
+    torch.manual_seed(0)
+    model = build_model(cfg, ml)
+    assert model.uses_time and all(torch.all(l.time_bias == 0) for l in model.backbone.layers)
+    from spectran_tutorial.train import Trainer
+    Trainer(cfg, ml, model, torch.device("cpu"), progress=False, log=lambda *_: None).fit()
+    assert any(torch.any(l.time_bias != 0) for l in model.backbone.layers)

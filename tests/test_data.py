@@ -107,13 +107,13 @@ def test_trim_padding_drops_only_all_padding_columns():
 def test_batches_cover_every_target_once_and_are_seeded(office_small):
     hist = office_small.train_sequences()
     batches = NextItemBatches(hist, 50, 32, seed=3)
-    seen = sum(int((t > 0).sum()) for _, t, _ in batches.epoch(1))
+    seen = sum(int((t > 0).sum()) for _, t, *_ in batches.epoch(1))
     assert seen == batches.num_targets == sum(min(max(len(h) - 1, 0), 50) for h in hist)
-    first = [x.tolist() for x, _, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
-    again = [x.tolist() for x, _, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
-    other = [x.tolist() for x, _, _ in NextItemBatches(hist, 50, 32, seed=3).epoch(2)]
+    first = [x.tolist() for x, *_ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
+    again = [x.tolist() for x, *_ in NextItemBatches(hist, 50, 32, seed=3).epoch(1)]
+    other = [x.tolist() for x, *_ in NextItemBatches(hist, 50, 32, seed=3).epoch(2)]
     assert first == again and first != other
-    for x, y, _ in batches.epoch(1):                          # targets are the inputs shifted by one
+    for x, y, *_ in batches.epoch(1):                          # targets are the inputs shifted by one
         valid = y > 0
         assert torch.equal(valid, x > 0)
 
@@ -123,9 +123,36 @@ def test_cloze_batches_hide_what_they_ask_for(office_small):
     hist = office_small.train_sequences()
     batches = ClozeBatches(hist, 50, 32, seed=0, mask_ratio=0.3, last_only=0.2)
     total = 0
-    for inputs, targets, masked in batches.epoch(1):
+    for inputs, targets, masked, _ in batches.epoch(1):
         assert torch.equal(masked, targets > 0)            # a target exactly where an item is masked
         assert torch.all(inputs[masked] == 0)              # and its id is hidden from the input
         assert torch.all(masked.any(dim=1))                # every history asks for at least one item
         total += int(masked.sum())
     assert 0.2 < total / batches.num_targets < 0.45
+
+
+def test_timestamps_are_read_validated_and_split(tmp_path, data_dir):
+    ml = load_dataset("ml-100k", data_dir, max_users=50)
+    assert ml.has_timestamps and [len(t) for t in ml.timestamps] == [len(s) for s in ml.sequences]
+    assert all(np.all(np.diff(t) >= 0) for t in ml.timestamps)          # chronological
+    assert [len(t) for t in ml.train_times()] == [len(s) for s in ml.train_sequences()]
+    assert [len(t) for t in ml.eval_times("test")] == [len(h) for h in ml.eval_pairs("test")[0]]
+    assert load_dataset("amazon-office", data_dir, max_users=20).timestamps is None
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "interactions.tsv").write_text("user_id\titem_id\torder\ttimestamp\nu\ti\t0\tsoon\n")
+    with pytest.raises(DataError, match=r"interactions.tsv:2: timestamp must be a number"):
+        load_dataset("bad", tmp_path)
+
+
+def test_batches_carry_timestamps_with_their_items(data_dir):
+    ml = load_dataset("ml-100k", data_dir, max_users=80)
+    hist, times = ml.train_sequences(), ml.train_times()
+    when = {(u, int(i)): int(t) for u, (s, ts) in enumerate(zip(hist, times)) for i, t in zip(s, ts)}
+    pairs = set(when.items())
+    for batch in NextItemBatches(hist, 20, 16, seed=0, times=times).epoch(1):
+        assert batch.times.shape == batch.inputs.shape
+        assert torch.all(batch.times[batch.inputs == 0] == 0)
+        for row_items, row_times in zip(batch.inputs.tolist(), batch.times.tolist()):
+            real = [(i, t) for i, t in zip(row_items, row_times) if i]
+            assert any(all(((u, i), t) in pairs for i, t in real) for u in range(len(hist)))

@@ -15,8 +15,10 @@ BACKBONES = {"sasrec": SASRec, "bert4rec": BERT4Rec, "hstu": HSTU, "gru4rec": GR
 def build_backbone(model: ModelConfig, data: DataConfig) -> nn.Module:
     if model.backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {model.backbone!r}; choose one of {', '.join(BACKBONES)}")
-    return BACKBONES[model.backbone](model.dim, data.max_len, model.num_layers, model.num_heads,
-                                     model.dropout, model.emb_dropout)
+    backbone = BACKBONES[model.backbone](model.dim, data.max_len, model.num_layers, model.num_heads,
+                                         model.dropout, model.emb_dropout)
+    backbone.time_bias_on = model.time_bias
+    return backbone
 
 
 __all__ = ["BACKBONES", "SASRec", "BERT4Rec", "HSTU", "GRU4Rec", "build_backbone"]
