@@ -52,9 +52,11 @@ class MethodConfig:
     heads_dim: int = 64                 # h: width of the queries and keys
     phi: str = "softshrink"             # "softshrink" or "softmax"
     threshold_init: float = 1e-3        # initial Softshrink threshold (kept >= 0 by softplus)
+    per_query_threshold: bool = False   # one Softshrink threshold per query (output dim) instead of one
     score_init_std: float = 1e-2        # std of the initial attention scores Q K^T / sqrt(h)
     poly_order: int = 2                 # order of the polynomial g in the position encoding A
     pe_init: str = "pca"                # g(x) = x ("pca") or g = 1 ("whiten") at initialisation
+    pe_trainable: bool = True           # False: g stays at its initial polynomial
     attention: bool = True              # False: the A-only ablation
     position_encoding: bool = True      # False: the attention-only ablation
     full_spectrum: bool = True          # False: keys over the top-d components only

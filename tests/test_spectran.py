@@ -81,6 +81,21 @@ def test_gradients_reach_every_spectran_parameter(random_text):
         assert grad is not None and grad.abs().sum() > 0, name
 
 
+def test_per_query_thresholds_learn_separately(random_text):
+    table = spectran(random_text, per_query_threshold=True, threshold_init=0.005)
+    assert table.threshold.shape == (D, 1) and torch.allclose(table.threshold, torch.full((D, 1), 0.005))
+    table().pow(2).sum().backward()
+    grad = table.raw_threshold.grad
+    assert grad.shape == (D, 1) and len(set(grad.flatten().tolist())) == D   # one gradient per query
+
+
+def test_a_frozen_polynomial_stays_put(random_text):
+    table = spectran(random_text, pe_init="whiten", pe_trainable=False)
+    table().pow(2).sum().backward()
+    assert table.poly.grad is None and table.queries.grad is not None
+    assert torch.allclose(table.position_encoding(), torch.ones(D))
+
+
 def test_softmax_rows_sum_to_one(random_text):
     table = spectran(random_text, phi="softmax")
     assert torch.allclose(table.attention().sum(1), torch.ones(D))

@@ -54,13 +54,14 @@ class SpecTranTable(ItemTable):
             self.queries = nn.Parameter(torch.randn(dim, cfg.heads_dim) * std)
             self.keys = nn.Parameter(torch.randn(r, cfg.heads_dim) * std)
             raw = math.log(math.expm1(cfg.threshold_init))   # inverse softplus
-            self.raw_threshold = nn.Parameter(torch.tensor(raw)) if cfg.phi == "softshrink" else None
+            shape = (dim, 1) if cfg.per_query_threshold else ()
+            self.raw_threshold = nn.Parameter(torch.full(shape, raw)) if cfg.phi == "softshrink" else None
         else:
             self.queries = self.keys = self.raw_threshold = None
         if cfg.position_encoding:
             coeffs = torch.zeros(cfg.poly_order + 1)
             coeffs[1 if cfg.pe_init == "pca" else 0] = 1.0
-            self.poly = nn.Parameter(coeffs)
+            self.poly = nn.Parameter(coeffs, requires_grad=cfg.pe_trainable)
         else:
             self.poly = None
         self.fusion = Fusion(num_items, dim, cfg.fusion)
@@ -113,7 +114,7 @@ class SpecTranTable(ItemTable):
         if att is not None:
             out["attention_nonzero"] = float((att != 0).float().mean())
             if self.phi == "softshrink":
-                out["threshold"] = float(self.threshold)
+                out["threshold"] = float(self.threshold.mean())
         if self.poly is not None:
             out["poly"] = [float(c) for c in self.poly]
         return out
