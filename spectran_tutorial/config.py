@@ -57,6 +57,8 @@ class MethodConfig:
     poly_order: int = 2                 # order of the polynomial g in the position encoding A
     pe_init: str = "pca"                # g(x) = x ("pca") or g = 1 ("whiten") at initialisation
     pe_trainable: bool = True           # False: g stays at its initial polynomial
+    pe_normalize: bool = False          # divide g by its RMS over the d components: A learns the
+                                        # shape of the spectrum, the text scale stays the setting's
     attention: bool = True              # False: the A-only ablation
     position_encoding: bool = True      # False: the attention-only ablation
     full_spectrum: bool = True          # False: keys over the top-d components only

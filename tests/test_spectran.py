@@ -96,6 +96,18 @@ def test_a_frozen_polynomial_stays_put(random_text):
     assert torch.allclose(table.position_encoding(), torch.ones(D))
 
 
+def test_a_normalised_polynomial_keeps_the_text_scale(random_text):
+    table = spectran(random_text, pe_normalize=True)              # g(x) = x, then divided by its RMS
+    g = table.position_encoding()
+    x = table.sv[:D]
+    assert torch.allclose(g, x / x.pow(2).mean().sqrt()) and torch.allclose(g.pow(2).mean(), torch.tensor(1.0))
+    with torch.no_grad():
+        table.poly.mul_(0.3)                                      # a global rescale of g changes nothing
+    assert torch.allclose(table.position_encoding(), g, atol=1e-6)
+    whiten = spectran(random_text, pe_init="whiten", pe_normalize=True)
+    assert torch.allclose(whiten.position_encoding(), torch.ones(D))
+
+
 def test_softmax_rows_sum_to_one(random_text):
     table = spectran(random_text, phi="softmax")
     assert torch.allclose(table.attention().sum(1), torch.ones(D))

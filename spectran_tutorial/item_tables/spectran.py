@@ -64,6 +64,7 @@ class SpecTranTable(ItemTable):
             self.poly = nn.Parameter(coeffs, requires_grad=cfg.pe_trainable)
         else:
             self.poly = None
+        self.pe_normalize = cfg.pe_normalize
         self.fusion = Fusion(num_items, dim, cfg.fusion)
 
     @property
@@ -80,12 +81,14 @@ class SpecTranTable(ItemTable):
         return softshrink(scores, self.threshold)
 
     def position_encoding(self) -> torch.Tensor | None:
-        """The diagonal entries g(s_i / s_1) for the first d components, or None."""
+        """The diagonal entries g(s_i / s_1) for the first d components (divided by their RMS with
+        ``pe_normalize``), or None."""
         if self.poly is None:
             return None
         x = self.sv[: self.pe_dims]
         powers = torch.stack([x ** k for k in range(len(self.poly))], dim=1)
-        return powers @ self.poly
+        g = powers @ self.poly
+        return g / g.pow(2).mean().sqrt().clamp(min=1e-8) if self.pe_normalize else g
 
     def spectral_weights(self) -> torch.Tensor:
         """W = phi(Q K^T / sqrt(h)) + A, d x r."""
