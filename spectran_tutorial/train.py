@@ -168,8 +168,8 @@ class Trainer:
         return s
 
 
-def prepare_text(cfg: Config, data: SequenceData) -> TextMatrix | None:
-    return text_matrix(data, cfg.text) if needs_text(cfg.method.name) else None
+def prepare_text(cfg: Config, data: SequenceData, progress: bool = True) -> TextMatrix | None:
+    return text_matrix(data, cfg.text, progress=progress) if needs_text(cfg.method.name) else None
 
 
 def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | None = None,
@@ -201,7 +201,7 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
         d = cfg.data
         data = load_dataset(d.dataset, d.data_dir, max_users=d.max_users, min_user_len=d.min_user_len)
     if text is None:
-        text = prepare_text(cfg, data)
+        text = prepare_text(cfg, data, progress)
     seed_everything(cfg.train.seed)
     model = build_model(cfg, data, text.matrix if text is not None else None)
     trainer = Trainer(cfg, data, model, device, run_dir, progress, log)
