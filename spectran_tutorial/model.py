@@ -21,7 +21,7 @@ class SequentialRecommender(nn.Module):
     @property
     def uses_time(self) -> bool:
         """Whether the backbone reads timestamps (HSTU's relative time bias)."""
-        return getattr(self.backbone, "uses_time", False) and getattr(self.backbone, "time_bias_on", True)
+        return getattr(self.backbone, "uses_time", False)
 
     def hidden(self, seqs: torch.Tensor, table: torch.Tensor, masked: torch.Tensor | None = None,
                times: torch.Tensor | None = None) -> torch.Tensor:

@@ -139,3 +139,11 @@ def test_hstu_learns_a_time_bias_on_timestamped_data(data_dir):
     from spectran_tutorial.train import Trainer
     Trainer(cfg, ml, model, torch.device("cpu"), progress=False, log=lambda *_: None).fit()
     assert any(torch.any(l.time_bias != 0) for l in model.backbone.layers)
+
+
+def test_time_bias_can_be_switched_off(data_dir):
+    from spectran_tutorial.data import load_dataset
+    ml = load_dataset("ml-100k", data_dir, max_users=30)
+    on = build_model(Config().replace("model", backbone="hstu", dim=16), ml)
+    off = build_model(Config().replace("model", backbone="hstu", dim=16, time_bias=False), ml)
+    assert on.uses_time and not off.uses_time and not build_model(Config(), ml).uses_time

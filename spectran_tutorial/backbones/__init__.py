@@ -17,7 +17,8 @@ def build_backbone(model: ModelConfig, data: DataConfig) -> nn.Module:
         raise ValueError(f"unknown backbone {model.backbone!r}; choose one of {', '.join(BACKBONES)}")
     backbone = BACKBONES[model.backbone](model.dim, data.max_len, model.num_layers, model.num_heads,
                                          model.dropout, model.emb_dropout)
-    backbone.time_bias_on = model.time_bias
+    if not model.time_bias:
+        backbone.uses_time = False     # HSTU without its relative time bias
     return backbone
 
 
