@@ -79,10 +79,6 @@ class SequenceData:
     def num_users(self) -> int:
         return len(self.user_ids)
 
-    @property
-    def has_timestamps(self) -> bool:
-        return self.timestamps is not None
-
     def train_sequences(self) -> list[np.ndarray]:
         return [s[:-2] for s in self.sequences]
 

@@ -133,7 +133,7 @@ def test_cloze_batches_hide_what_they_ask_for(office_small):
 
 def test_timestamps_are_read_validated_and_split(tmp_path, data_dir):
     ml = load_dataset("ml-100k", data_dir, max_users=50)
-    assert ml.has_timestamps and [len(t) for t in ml.timestamps] == [len(s) for s in ml.sequences]
+    assert ml.timestamps is not None and [len(t) for t in ml.timestamps] == [len(s) for s in ml.sequences]
     assert all(np.all(np.diff(t) >= 0) for t in ml.timestamps)          # chronological
     assert [len(t) for t in ml.train_times()] == [len(s) for s in ml.train_sequences()]
     assert [len(t) for t in ml.eval_times("test")] == [len(h) for h in ml.eval_pairs("test")[0]]
