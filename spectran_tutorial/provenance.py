@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import platform
 import subprocess
 from datetime import datetime, timezone
@@ -13,7 +14,9 @@ import torch
 @functools.cache
 def git_commit() -> str | None:
     """The commit of the source tree this package runs from ("…-dirty" when its code or set-up
-    files have uncommitted changes; results files do not count), read once per process."""
+    files have uncommitted changes; results files do not count), read once per process.
+    A copy of the tree without its git history (a machine the tree was shipped to) gives
+    ``$SPECTRAN_COMMIT`` instead, when set."""
     root = Path(__file__).resolve().parent.parent
     try:
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True,
@@ -23,7 +26,7 @@ def git_commit() -> str | None:
                                cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         return sha + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
-        return None
+        return os.environ.get("SPECTRAN_COMMIT")
 
 
 def cpu_model() -> str:

@@ -89,6 +89,11 @@ def _cache_key(encoder: str, texts: list[str]) -> str:
     return h.hexdigest()[:20]
 
 
+def cache_path(encoder: str, texts: list[str]) -> Path:
+    """The cache file of the embeddings of ``texts`` by ``encoder`` (it may not exist yet)."""
+    return cache_dir() / f"{Path(encoder).name}-{_cache_key(encoder, texts)}.npy"
+
+
 @dataclass
 class TextMatrix:
     matrix: torch.Tensor      # (N, D) float32
@@ -120,7 +125,7 @@ def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size:
     if not present:
         raise TextError("no item has any text")
     kept = [texts[i] for i in present]
-    path = cache_dir() / f"{Path(encoder).name}-{_cache_key(encoder, texts)}.npy"
+    path = cache_path(encoder, texts)
     vectors, from_cache = None, False
     if use_cache and path.is_file():
         vectors = np.load(path)

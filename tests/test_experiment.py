@@ -1,4 +1,5 @@
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -7,6 +8,8 @@ import time
 from spectran_tutorial.config import Config
 from spectran_tutorial.experiment import cell_key, grid, read_results, run_grid
 from spectran_tutorial.report import summarize
+
+from conftest import REPO
 
 TINY = """
 import sys
@@ -88,3 +91,33 @@ def test_comparison_against_the_best_baseline():
     comps = comparison(rows, metrics=("test.ndcg@10",))
     assert abs(average_improvement(comps) - ((0.23 / 0.21 - 1) + 2.0) / 2) < 1e-12
     assert comps[1]["p_value"] is None                       # one seed: no test
+
+
+def test_gpu_grid_script_runs_a_staged_grid_until_its_deadline(data_dir, tmp_path):
+    """scripts/gpu_grid.py run: workers share the staged grid, each cell once, and a report follows."""
+    stage = tmp_path / "stage"
+    (stage / "data").mkdir(parents=True)
+    (stage / "data" / "amazon-office").symlink_to(data_dir / "amazon-office")
+    (stage / "COMMIT").write_text("abc123")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k not in ("OUT", "SPECTRAN_DATA")}
+    cmd = [sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "run", "amazon-office", "--stage", str(stage),
+           "--seconds", "240", "--workers", "2", "--threads", "1", "--backbones", "sasrec", "--methods", "id",
+           "--seeds", "0", "1", "--set", "data.max_users=80", "--set", "model.dim=8", "--set", "train.epochs=1",
+           "--no-speed", "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--site", str(tmp_path / "site")]
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
+    rows = [r for r in read_results(out / "gpu-grid.jsonl") if "max_users=80" in Config.from_dict(r["config"]).variant()]
+    assert sorted(r["seed"] for r in rows) == [0, 1]
+    assert "| amazon-office | sasrec | id |" in (out / "gpu-report.md").read_text()
+
+
+def test_commit_of_a_tree_without_git_history_comes_from_the_environment(monkeypatch):
+    from spectran_tutorial import provenance
+
+    def no_git(*args, **kwargs):
+        raise FileNotFoundError("git")
+    monkeypatch.setattr(provenance.subprocess, "run", no_git)
+    monkeypatch.setenv("SPECTRAN_COMMIT", "abc123")
+    assert provenance.git_commit.__wrapped__() == "abc123"
+    monkeypatch.delenv("SPECTRAN_COMMIT")
+    assert provenance.git_commit.__wrapped__() is None

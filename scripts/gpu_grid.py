@@ -1,0 +1,156 @@
+"""The full experiment grid on a borrowed GPU machine, in one call.
+
+The machine is lent for minutes and reaches nothing (no data, no encoder model, no package index),
+so everything it needs is staged here first, into the git-ignored folder ``.gpu/``:
+
+    python scripts/gpu_grid.py stage amazon-beauty          # data, cached text embeddings, wheels
+
+Then, on the GPU machine, with ``.gpu`` carried along and its own python (which has torch):
+
+    python3 scripts/gpu_grid.py run --seconds 480 --workers 8 amazon-beauty
+
+``run`` first times one epoch of each backbone alone (``benchmarks/train_speed.py``), then starts
+``--workers`` experiment processes that share one grid (every backbone x every method x seeds 0-2,
+seed-major, each cell claimed by a lock) until ``--seconds`` have passed. Finished rows go to
+``$OUT/gpu-grid.jsonl``, which starts as a copy of ``results/gpu-grid.jsonl``: copy it back into
+``results/`` and commit it, and the next lease resumes the grid where this one stopped. Cells cut
+off by the deadline are simply not written. The recipe is the default one (batch size included),
+so GPU rows are the same cells as CPU rows; only the evaluation batch is larger.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = "gpu-grid.jsonl"
+BACKBONES = ("sasrec", "bert4rec", "hstu", "gru4rec")
+WHEELS = ("platformdirs",)           # imported by the package, absent from the GPU machine's image
+
+
+def stage(datasets: list[str], data_dir: str | None, folder: Path) -> None:
+    """Copy the datasets, their text-embedding cache files and the missing wheels into ``folder``."""
+    sys.path.insert(0, str(ROOT))
+    from spectran_tutorial.config import TextConfig
+    from spectran_tutorial.data import dataset_dir, load_dataset
+    from spectran_tutorial.provenance import git_commit
+    from spectran_tutorial.text import cache_path, item_texts, text_matrix
+
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "cache" / "embeddings").mkdir(parents=True)
+    text_cfg = TextConfig()
+    for name in datasets:
+        shutil.copytree(dataset_dir(name, data_dir), folder / "data" / name)
+        data = load_dataset(name, data_dir)
+        text_matrix(data, text_cfg, progress=True)             # computes the cache file if missing
+        cached = cache_path(text_cfg.encoder, item_texts(data, text_cfg.fields))
+        shutil.copy2(cached, folder / "cache" / "embeddings" / cached.name)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                    "-d", str(folder / "wheels"), *WHEELS], check=True)
+    (folder / "COMMIT").write_text(git_commit() or "unknown")
+    size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+    print(f"staged {', '.join(datasets)} at commit {git_commit()} in {folder} ({size / 2**20:.1f} MiB); "
+          "commit first if the commit is -dirty")
+
+
+def environment(folder: Path, site: Path) -> dict:
+    """The variables that make the staged data, cache, wheels and commit visible to the package."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
+    wheels = sorted((folder / "wheels").glob("*.whl"))
+    if wheels:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--upgrade", "--no-index", "--no-deps", "--no-compile",
+                        "--target", str(site), *map(str, wheels)], check=True)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), str(ROOT), env.get("PYTHONPATH")]))
+    if (folder / "data").is_dir():
+        env["SPECTRAN_DATA"] = str(folder / "data")
+    if (folder / "cache").is_dir():
+        env["SPECTRAN_CACHE"] = str(folder / "cache")
+    if (folder / "COMMIT").is_file():
+        env["SPECTRAN_COMMIT"] = (folder / "COMMIT").read_text().strip()
+    return env
+
+
+def run(args) -> int:
+    out = Path(os.environ.get("OUT") or args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = out / RESULTS
+    if (ROOT / "results" / RESULTS).is_file() and not results.exists():
+        shutil.copy2(ROOT / "results" / RESULTS, results)
+    env = environment(Path(args.stage), Path(args.site))
+    methods = args.methods or default_methods(Path(args.site))
+    deadline = time.monotonic() + args.seconds
+    if args.speed:
+        with (out / "gpu-speed.txt").open("w") as f, contextlib.suppress(subprocess.TimeoutExpired):
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--dataset",
+                            args.datasets[0], "--backbones", *args.backbones, "--methods", "id", "spectran",
+                            "--epochs", "2", "--threads", str(args.threads)],
+                           env=env, stdout=f, stderr=subprocess.STDOUT, timeout=args.seconds / 3, cwd=ROOT)
+    grid = [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *args.datasets,
+            "--backbones", *args.backbones, "--methods", *methods, "--seeds", *map(str, args.seeds),
+            "--threads", str(args.threads), "--set", "train.eval_batch_size=4096", *sum((["--set", s] for s in args.set), []),
+            "--results", str(results), "--runs-dir", args.runs_dir, "--quiet"]
+    log = (out / "gpu-workers.log").open("w")
+    workers = []
+    for _ in range(args.workers):
+        workers.append(subprocess.Popen(grid, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
+        time.sleep(1)                  # the first cells go to different workers in order
+    for w in workers:
+        try:
+            w.wait(timeout=max(deadline - time.monotonic(), 1))
+        except subprocess.TimeoutExpired:
+            w.terminate()
+    for w in workers:
+        w.wait()
+    log.close()
+    with (out / "gpu-report.md").open("w") as f:
+        subprocess.run([sys.executable, "-m", "spectran_tutorial", "report", str(results)],
+                       env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    rows = sum(1 for line in results.read_text().splitlines() if line.strip()) if results.exists() else 0
+    print(f"{rows} rows in {results}; report in {out / 'gpu-report.md'}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("stage", help="here: copy data, text embeddings and wheels into .gpu/")
+    s.add_argument("datasets", nargs="+")
+    s.add_argument("--data-dir", help="folder of datasets (default: $SPECTRAN_DATA)")
+    r = sub.add_parser("run", help="on the GPU machine: the grid until the time is up")
+    r.add_argument("datasets", nargs="+")
+    r.add_argument("--seconds", type=float, default=480, help="wall-clock budget of the grid")
+    r.add_argument("--workers", type=int, default=8, help="experiment processes sharing the GPU")
+    r.add_argument("--threads", type=int, default=2, help="CPU threads per worker")
+    r.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    r.add_argument("--methods", nargs="+", help="default: every method, SpecTran's ablations last")
+    r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    r.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    r.add_argument("--no-speed", dest="speed", action="store_false", help="skip the epoch timings")
+    r.add_argument("--out", default="gpu-out", help="output folder when $OUT is not set")
+    r.add_argument("--runs-dir", default="/tmp/spectran-runs")
+    r.add_argument("--site", default="/tmp/spectran-site", help="where the staged wheels are installed")
+    for command in (s, r):
+        command.add_argument("--stage", default=str(ROOT / ".gpu"), help="the staging folder (default: .gpu)")
+    args = p.parse_args(argv)
+    if args.command == "stage":
+        stage(args.datasets, args.data_dir, Path(args.stage))
+        return 0
+    return run(args)
+
+
+def default_methods(site: Path) -> list[str]:
+    """Every method, SpecTran's ablations last (read after the staged wheels are installed)."""
+    sys.path[:0] = [str(site), str(ROOT)]
+    from spectran_tutorial.item_tables import METHODS
+    ablations = [m for m in METHODS if m.startswith("spectran-")]
+    return [m for m in METHODS if m not in ablations] + ablations
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
