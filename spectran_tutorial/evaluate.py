@@ -49,7 +49,7 @@ def rank_all(histories: list[np.ndarray], targets: np.ndarray, score, *, max_len
 
 @torch.no_grad()
 def rank_targets(model: SequentialRecommender, data: SequenceData, split: str, *, max_len: int,
-                 batch_size: int = 1024, exclude_history: bool = False,
+                 batch_size: int = 1024, exclude_history: bool = True,
                  device: torch.device | str = "cpu") -> np.ndarray:
     """Ranks of each user's ``split`` target under full ranking by ``model`` (see :func:`rank_all`)."""
     was_training = model.training
