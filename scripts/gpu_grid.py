@@ -83,6 +83,12 @@ def run(args) -> int:
     if (ROOT / "results" / RESULTS).is_file() and not results.exists():
         shutil.copy2(ROOT / "results" / RESULTS, results)
     env = environment(Path(args.stage), Path(args.site))
+    probe = "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
+    gpu = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip()
+    if not gpu and not args.allow_cpu:
+        print("no CUDA device visible: stopping (pass --allow-cpu to run the grid on the CPU)")
+        return 1
+    print(f"device: {gpu or 'cpu'}; {args.workers} workers for {args.seconds:.0f} s", flush=True)
     methods = args.methods or default_methods(Path(args.site))
     deadline = time.monotonic() + args.seconds
     if args.speed:
@@ -131,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--methods", nargs="+", help="default: every method, SpecTran's ablations last")
     r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     r.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    r.add_argument("--allow-cpu", action="store_true", help="run even when no GPU is visible")
     r.add_argument("--no-speed", dest="speed", action="store_false", help="skip the epoch timings")
     r.add_argument("--out", default="gpu-out", help="output folder when $OUT is not set")
     r.add_argument("--runs-dir", default="/tmp/spectran-runs")

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import time
 
+import torch
+
 from spectran_tutorial.config import Config
 from spectran_tutorial.experiment import cell_key, grid, read_results, run_grid
 from spectran_tutorial.report import summarize
@@ -104,7 +106,10 @@ def test_gpu_grid_script_runs_a_staged_grid_until_its_deadline(data_dir, tmp_pat
     cmd = [sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "run", "amazon-office", "--stage", str(stage),
            "--seconds", "240", "--workers", "2", "--threads", "1", "--backbones", "sasrec", "--methods", "id",
            "--seeds", "0", "1", "--set", "data.max_users=80", "--set", "model.dim=8", "--set", "train.epochs=1",
-           "--no-speed", "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--site", str(tmp_path / "site")]
+           "--no-speed", "--allow-cpu", "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--site", str(tmp_path / "site")]
+    if not torch.cuda.is_available():       # without --allow-cpu the script refuses to run on a CPU
+        refused = subprocess.run([c for c in cmd if c != "--allow-cpu"], env=env, capture_output=True, text=True)
+        assert refused.returncode == 1 and "no CUDA device" in refused.stdout
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
     rows = [r for r in read_results(out / "gpu-grid.jsonl") if "max_users=80" in Config.from_dict(r["config"]).variant()]
     assert sorted(r["seed"] for r in rows) == [0, 1]
