@@ -1,22 +1,28 @@
 """Refresh the result tables in README.md from the results files (nothing is typed by hand).
 
 Each block between ``<!-- report: FILE [FILE ...] -->`` and ``<!-- /report -->`` is replaced by
-``python -m spectran_tutorial report FILE ...``.
+``python -m spectran_tutorial report FILE ...``, each block between ``<!-- overview: FILE ... -->``
+and ``<!-- /overview -->`` by the methods x datasets table of NDCG@10 over those files.
 """
 import re
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from spectran_tutorial.report import report  # noqa: E402
+from spectran_tutorial.experiment import read_results  # noqa: E402
+from spectran_tutorial.report import overview_table, report  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"(<!-- report: (?P<files>[^>]*?) -->\n).*?(<!-- /report -->)", re.S)
+BLOCK = re.compile(r"(<!-- (?P<kind>report|overview): (?P<files>[^>]*?) -->\n).*?(<!-- /(?P=kind) -->)", re.S)
 
 
 def refresh(match: re.Match) -> str:
     files = match.group("files").split()
-    return match.group(1) + report(files) + "\n" + match.group(3)
+    if match.group("kind") == "overview":
+        table = overview_table([r for f in files for r in read_results(Path(f))])
+    else:
+        table = report(files)
+    return match.group(1) + table + "\n" + match.group(4)
 
 
 README.write_text(BLOCK.sub(refresh, README.read_text()))

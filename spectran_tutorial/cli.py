@@ -101,8 +101,13 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import report
-    print(report(args.results))
+    from pathlib import Path
+    from .experiment import read_results
+    from .report import overview_table, report
+    if args.overview:
+        print(overview_table([r for f in args.results for r in read_results(Path(f))], args.overview))
+    else:
+        print(report(args.results))
     return 0
 
 
@@ -142,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("report", help="mean and spread over seeds of experiment results, as Markdown")
     p.add_argument("results", nargs="+", help="results files (JSON lines) written by `experiment`")
+    p.add_argument("--overview", nargs="?", const="test.ndcg@10", metavar="METRIC",
+                   help="only the methods x datasets table of METRIC (default test.ndcg@10)")
     p = sub.add_parser("datasets", help="list the datasets present in the data directory")
     p.add_argument("--data-dir")
     p = sub.add_parser("download", help="download and convert an official dataset (needs internet)")

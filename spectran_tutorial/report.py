@@ -71,6 +71,42 @@ def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effe
     return "\n".join(parts)
 
 
+def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str = "spectran",
+                   digits: int = 4) -> str:
+    """The paper-style table: one row per method, one column per (dataset, backbone), the mean over
+    seeds (and their number) of ``metric``; the best baseline of each column in bold, and a last
+    row with ``method``'s relative gain over it. Rows with a variant are left out; a cell without
+    runs shows a dash."""
+    from .item_tables import METHODS
+    cells = summarize([r for r in latest_rows(rows) if not variant(r)], (metric,))
+    columns = list(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells))
+    found = {c["method"] for c in cells}
+    known = [m for m in METHODS if m in found] + sorted(found - set(METHODS))
+    ours = [m for m in known if not is_baseline(m) and m != method] + ([method] if method in found else [])
+    methods = [m for m in known if is_baseline(m)] + ours     # baselines, then SpecTran's ablations, then it
+    value = {(c["dataset"], c["backbone"], c["method"]): c for c in cells}
+    best = {}
+    for col in columns:
+        baselines = [value[(*col, m)] for m in methods if is_baseline(m) and (*col, m) in value]
+        if baselines:
+            best[col] = max(baselines, key=lambda c: c[metric][0])
+    head = ["method", *(f"{d} ({b})" for d, b in columns)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in methods:
+        out = [m]
+        for col in columns:
+            c = value.get((*col, m))
+            text = "–" if c is None else f"{c[metric][0]:.{digits}f} ({c['seeds']})"
+            out.append(f"**{text}**" if c is not None and best.get(col) is c else text)
+        lines.append("| " + " | ".join(out) + " |")
+    gains = []
+    for col in columns:
+        ours = value.get((*col, method))
+        gains.append("–" if ours is None or col not in best else f"{ours[metric][0] / best[col][metric][0] - 1:+.1%}")
+    lines.append("| " + " | ".join([f"{method} vs best baseline", *gains]) + " |")
+    return "\n".join(lines)
+
+
 def is_baseline(method: str) -> bool:
     """Baselines are the methods SpecTran is compared with: everything but SpecTran and its ablations."""
     return not method.startswith("spectran")
