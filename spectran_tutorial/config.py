@@ -129,10 +129,13 @@ class Config:
                 for section, fields in mine.items() for name, value in fields.items()
                 if name not in BOOKKEEPING.get(section, ()) and value != defaults[section][name]}
 
-    def variant(self) -> str:
-        """The overrides other than dataset, backbone, method and seed: names a variant in tables."""
+    def variant(self, implied: dict | None = None) -> str:
+        """The overrides other than dataset, backbone, method and seed: names a variant in tables.
+        ``implied`` holds method fields that the method's name sets anyway; they are not shown."""
         cell = ("data.dataset", "model.backbone", "method.name", "train.seed")
-        return ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(self.overrides().items()) if k not in cell)
+        implied = {f"method.{k}": v for k, v in (implied or {}).items()}
+        return ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(self.overrides().items())
+                         if k not in cell and implied.get(k, object()) != v)
 
     def digest(self) -> str:
         """A short hash of what changes the result (it names a run folder and a grid cell).

@@ -11,8 +11,13 @@ from .experiment import read_results
 
 
 def variant(row: dict) -> str:
-    """The non-default settings of a row's run, besides dataset, backbone, method and seed."""
-    return Config.from_dict(row["config"]).variant() if "config" in row else ""
+    """The non-default settings of a row's run, besides dataset, backbone, method and seed and
+    those its method's name implies (``spectran-no-attn`` starts g at 1 with or without a setting)."""
+    if "config" not in row:
+        return ""
+    from .item_tables import METHODS
+    cfg = Config.from_dict(row["config"])
+    return cfg.variant(implied=METHODS.get(cfg.method.name, (None, {}))[1])
 
 
 def latest_rows(rows: list[dict]) -> list[dict]:
@@ -119,8 +124,6 @@ def comparison(rows: list[dict], method: str = "spectran",
     The best baseline is the one with the highest mean over seeds. The relative improvement is
     ``mean(method) / mean(best) - 1``; the p-value is a two-sided paired t-test over the seeds
     both have (None with fewer than two)."""
-    from scipy.stats import ttest_rel
-
     rows = [r for r in latest_rows(rows) if not variant(r)]
     cells = summarize(rows, metrics)
     out = []
@@ -135,16 +138,54 @@ def comparison(rows: list[dict], method: str = "spectran",
             by_seed = {name: {r["seed"]: lookup(r, m) for r in rows
                               if (r["dataset"], r["backbone"], r["method"]) == (dataset, backbone, name)}
                        for name in (method, best["method"])}
-            seeds = sorted(set(by_seed[method]) & set(by_seed[best["method"]]))
-            p = None
-            if len(seeds) >= 2:
-                a = [by_seed[method][s] for s in seeds]
-                b = [by_seed[best["method"]][s] for s in seeds]
-                p = float(ttest_rel(a, b).pvalue) if a != b else 1.0
+            seeds, p = paired_test(by_seed[method], by_seed[best["method"]])
             out.append({"dataset": dataset, "backbone": backbone, "metric": m, "method": method,
                         "mean": ours[m][0], "best_baseline": best["method"], "baseline_mean": best[m][0],
                         "improvement": ours[m][0] / best[m][0] - 1, "paired_seeds": len(seeds), "p_value": p})
     return out
+
+
+def paired_test(a: dict, b: dict) -> tuple[list, float | None]:
+    """The seeds two ``{seed: value}`` maps share, and the two-sided paired t-test p-value over
+    them (None with fewer than two seeds; 1.0 when the values are identical)."""
+    from scipy.stats import ttest_rel
+    seeds = sorted(set(a) & set(b))
+    if len(seeds) < 2:
+        return seeds, None
+    x, y = [a[s] for s in seeds], [b[s] for s in seeds]
+    return seeds, (float(ttest_rel(x, y).pvalue) if x != y else 1.0)
+
+
+def paired(rows: list[dict], a: tuple[str, str], b: tuple[str, str], metric: str = "test.ndcg@10") -> list[dict]:
+    """Run ``a`` against run ``b``, each a (method, variant) pair, in every (dataset, backbone) where
+    both ran: their means over seeds, the relative gain ``mean(a) / mean(b) - 1``, in how many
+    shared seeds ``a`` is higher, and the paired t-test over those seeds."""
+    by: dict[tuple, dict] = defaultdict(dict)
+    for r in latest_rows(rows):
+        by[(r["dataset"], r["backbone"], r["method"], variant(r))][r["seed"]] = lookup(r, metric)
+    out = []
+    for dataset, backbone in dict.fromkeys((k[0], k[1]) for k in by):
+        x, y = by.get((dataset, backbone, *a)), by.get((dataset, backbone, *b))
+        if not x or not y:
+            continue
+        seeds, p = paired_test(x, y)
+        mean_a, mean_b = float(np.mean(list(x.values()))), float(np.mean(list(y.values())))
+        out.append({"dataset": dataset, "backbone": backbone, "a": a, "b": b, "metric": metric,
+                    "mean_a": mean_a, "mean_b": mean_b, "gain": mean_a / mean_b - 1,
+                    "seeds": len(seeds), "a_higher": sum(x[s] > y[s] for s in seeds), "p_value": p})
+    return out
+
+
+def paired_table(pairs: list[dict], digits: int = 4) -> str:
+    """Markdown rows of :func:`paired` results."""
+    lines = ["| dataset | backbone | run | mean | against | its mean | gain | higher in | p (paired t) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for c in pairs:
+        p = "–" if c["p_value"] is None else f"{c['p_value']:.3f}"
+        a, b = (run[0] + (f" ({run[1]})" if run[1] else "") for run in (c["a"], c["b"]))
+        lines.append(f"| {c['dataset']} | {c['backbone']} | {a} | {c['mean_a']:.{digits}f} | {b} | {c['mean_b']:.{digits}f} "
+                     f"| {c['gain']:+.1%} | {c['a_higher']} of {c['seeds']} seeds | {p} |")
+    return "\n".join(lines)
 
 
 def average_improvement(comparisons: list[dict]) -> float:

@@ -140,3 +140,24 @@ def test_overview_puts_methods_in_rows_and_marks_the_best_baseline():
     assert lines[3] == "| pca | **0.2100 (2)** | – |"                 # the best baseline, not the ablation
     assert lines[2] == "| id | 0.1000 (1) | **0.3000 (1)** |"
     assert lines[-1] == f"| spectran vs best baseline | {0.23 / 0.21 - 1:+.1%} | {0.27 / 0.30 - 1:+.1%} |"
+
+
+def test_variant_leaves_out_what_the_method_name_implies():
+    from spectran_tutorial.report import variant
+    row = lambda cfg: {"config": cfg.to_dict()}    # noqa: E731
+    no_attn = Config().replace("method", name="spectran-no-attn", pe_init="whiten")
+    assert variant(row(no_attn)) == ""                                  # the name starts g at 1 anyway
+    assert variant(row(no_attn.replace("method", pe_normalize=True))) == "pe_normalize=True"
+    assert variant(row(Config().replace("method", name="spectran", pe_init="whiten"))) == "pe_init=whiten"
+
+
+def test_paired_comparison_of_two_runs_over_shared_seeds():
+    from scipy.stats import ttest_rel
+    from spectran_tutorial.report import paired
+    rows = [_row("spectran", s, v) for s, v in enumerate([0.22, 0.24, 0.23])]
+    rows += [_row("id", s, v) for s, v in enumerate([0.20, 0.25, 0.21, 0.30])]    # seed 3 has no partner
+    (c,) = paired(rows, ("spectran", ""), ("id", ""))
+    assert c["seeds"] == 3 and c["a_higher"] == 2
+    assert abs(c["gain"] - (0.23 / 0.24 - 1)) < 1e-12                  # means over every seed of each
+    assert abs(c["p_value"] - ttest_rel([0.22, 0.24, 0.23], [0.20, 0.25, 0.21]).pvalue) < 1e-12
+    assert paired(rows, ("spectran", ""), ("pca", "")) == []
