@@ -34,7 +34,7 @@ BACKBONES = ("sasrec", "bert4rec", "hstu", "gru4rec")
 WHEELS = ("platformdirs",)           # imported by the package, absent from the GPU machine's image
 
 
-def stage(datasets: list[str], data_dir: str | None, folder: Path) -> None:
+def stage(datasets: list[str], data_dir: str | None, folder: Path, wheels: bool = True) -> None:
     """Copy the datasets, their text-embedding cache files and the missing wheels into ``folder``."""
     sys.path.insert(0, str(ROOT))
     from spectran_tutorial.config import TextConfig
@@ -42,6 +42,8 @@ def stage(datasets: list[str], data_dir: str | None, folder: Path) -> None:
     from spectran_tutorial.provenance import git_commit
     from spectran_tutorial.text import cache_path, item_texts, text_matrix
 
+    if folder.is_dir() and any(folder.iterdir()) and not (folder / "COMMIT").is_file():
+        raise SystemExit(f"{folder} is not empty and not a staging folder: choose another --stage")
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "cache" / "embeddings").mkdir(parents=True)
     text_cfg = TextConfig()
@@ -51,8 +53,9 @@ def stage(datasets: list[str], data_dir: str | None, folder: Path) -> None:
         text_matrix(data, text_cfg, progress=True)             # computes the cache file if missing
         cached = cache_path(text_cfg.encoder, item_texts(data, text_cfg.fields))
         shutil.copy2(cached, folder / "cache" / "embeddings" / cached.name)
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
-                    "-d", str(folder / "wheels"), *WHEELS], check=True)
+    if wheels:
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+                        "-d", str(folder / "wheels"), *WHEELS], check=True)
     (folder / "COMMIT").write_text(git_commit() or "unknown")
     size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
     print(f"staged {', '.join(datasets)} at commit {git_commit()} in {folder} ({size / 2**20:.1f} MiB); "
@@ -99,7 +102,8 @@ def run(args) -> int:
                            env=env, stdout=f, stderr=subprocess.STDOUT, timeout=args.seconds / 3, cwd=ROOT)
     grid = [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *args.datasets,
             "--backbones", *args.backbones, "--methods", *methods, "--seeds", *map(str, args.seeds),
-            "--threads", str(args.threads), "--set", "train.eval_batch_size=4096", *sum((["--set", s] for s in args.set), []),
+            "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",
+            *sum((["--set", s] for s in args.set), []),
             "--results", str(results), "--runs-dir", args.runs_dir, "--quiet"]
     log = (out / "gpu-workers.log").open("w")
     workers = []
@@ -128,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("stage", help="here: copy data, text embeddings and wheels into .gpu/")
     s.add_argument("datasets", nargs="+")
     s.add_argument("--data-dir", help="folder of datasets (default: $SPECTRAN_DATA)")
+    s.add_argument("--no-wheels", dest="wheels", action="store_false",
+                   help="do not download the wheels (the machine has the packages)")
     r = sub.add_parser("run", help="on the GPU machine: the grid until the time is up")
     r.add_argument("datasets", nargs="+")
     r.add_argument("--seconds", type=float, default=480, help="wall-clock budget of the grid")
@@ -146,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("--stage", default=str(ROOT / ".gpu"), help="the staging folder (default: .gpu)")
     args = p.parse_args(argv)
     if args.command == "stage":
-        stage(args.datasets, args.data_dir, Path(args.stage))
+        stage(args.datasets, args.data_dir, Path(args.stage), args.wheels)
         return 0
     return run(args)
 

@@ -161,3 +161,21 @@ def test_paired_comparison_of_two_runs_over_shared_seeds():
     assert abs(c["gain"] - (0.23 / 0.24 - 1)) < 1e-12                  # means over every seed of each
     assert abs(c["p_value"] - ttest_rel([0.22, 0.24, 0.23], [0.20, 0.25, 0.21]).pvalue) < 1e-12
     assert paired(rows, ("spectran", ""), ("pca", "")) == []
+
+
+def test_gpu_grid_stage_carries_what_an_offline_machine_needs(data_dir, tmp_path, monkeypatch):
+    """The staged data and embedding cache are found with no encoder and no other data folder."""
+    from spectran_tutorial.data import load_dataset
+    from spectran_tutorial.text import text_matrix
+    stage = tmp_path / "stage"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "stage", "ml-100k", "--no-wheels",
+                    "--stage", str(stage), "--data-dir", str(data_dir)], check=True, capture_output=True, timeout=600)
+    monkeypatch.setenv("SPECTRAN_CACHE", str(stage / "cache"))
+    staged = text_matrix(load_dataset("ml-100k", stage / "data"), progress=False)
+    assert staged.from_cache and staged.matrix.shape[0] == 1682
+    assert (stage / "COMMIT").read_text().strip()
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    refused = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "stage", "ml-100k", "--no-wheels",
+                              "--stage", str(tmp_path / "other"), "--data-dir", str(data_dir)], capture_output=True)
+    assert refused.returncode != 0 and (tmp_path / "other" / "keep.txt").is_file()
