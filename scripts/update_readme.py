@@ -2,7 +2,8 @@
 
 Each block between ``<!-- report: FILE [FILE ...] -->`` and ``<!-- /report -->`` is replaced by
 ``python -m spectran_tutorial report FILE ...``, each block between ``<!-- overview: FILE ... -->``
-and ``<!-- /overview -->`` by the methods x datasets table of NDCG@10 over those files.
+and ``<!-- /overview -->`` by the methods x datasets table of NDCG@10 over those files, and each
+``<!-- twins: FILE ... -->`` block by SpecTran against its A-only twins (``report.ATTENTION_TWINS``).
 """
 import re
 import sys
@@ -10,18 +11,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spectran_tutorial.experiment import read_results  # noqa: E402
-from spectran_tutorial.report import overview_table, report  # noqa: E402
+from spectran_tutorial.report import overview_table, report, twins_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-BLOCK = re.compile(r"(<!-- (?P<kind>report|overview): (?P<files>[^>]*?) -->\n).*?(<!-- /(?P=kind) -->)", re.S)
+BLOCK = re.compile(r"(<!-- (?P<kind>report|overview|twins): (?P<files>[^>]*?) -->\n).*?(<!-- /(?P=kind) -->)", re.S)
 
 
 def refresh(match: re.Match) -> str:
     files = match.group("files").split()
-    if match.group("kind") == "overview":
-        table = overview_table([r for f in files for r in read_results(Path(f))])
-    else:
-        table = report(files)
+    rows = [r for f in files for r in read_results(Path(f))]
+    tables = {"overview": overview_table, "twins": twins_table}
+    table = tables[match.group("kind")](rows) if match.group("kind") in tables else report(files)
     return match.group(1) + table + "\n" + match.group(4)
 
 

@@ -176,6 +176,18 @@ def paired(rows: list[dict], a: tuple[str, str], b: tuple[str, str], metric: str
     return out
 
 
+# SpecTran against its A-only ablation with the same position encoding: the default recipe,
+# g frozen at 1, and g divided by its RMS (the variant names of the research runs)
+ATTENTION_TWINS = [(("spectran", ""), ("spectran-no-attn", "")),
+                   (("spectran", "pe_init=whiten, pe_trainable=False"), ("spectran-no-attn", "pe_trainable=False")),
+                   (("spectran", "pe_init=whiten, pe_normalize=True"), ("spectran-no-attn", "pe_normalize=True"))]
+
+
+def twins_table(rows: list[dict], metric: str = "test.ndcg@10") -> str:
+    """:func:`paired_table` of every pair in ``ATTENTION_TWINS`` that has runs."""
+    return paired_table([c for a, b in ATTENTION_TWINS for c in paired(rows, a, b, metric)])
+
+
 def paired_table(pairs: list[dict], digits: int = 4) -> str:
     """Markdown rows of :func:`paired` results."""
     lines = ["| dataset | backbone | run | mean | against | its mean | gain | higher in | p (paired t) |",
