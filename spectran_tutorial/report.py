@@ -87,8 +87,8 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
     columns = list(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells))
     found = {c["method"] for c in cells}
     known = [m for m in METHODS if m in found] + sorted(found - set(METHODS))
-    ours = [m for m in known if not is_baseline(m) and m != method] + ([method] if method in found else [])
-    methods = [m for m in known if is_baseline(m)] + ours     # baselines, then SpecTran's ablations, then it
+    ablations = [m for m in known if not is_baseline(m) and m != method]
+    methods = [m for m in known if is_baseline(m)] + ablations + ([method] if method in found else [])
     value = {(c["dataset"], c["backbone"], c["method"]): c for c in cells}
     best = {}
     for col in columns:
@@ -107,7 +107,8 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
     gains = []
     for col in columns:
         ours = value.get((*col, method))
-        gains.append("–" if ours is None or col not in best else f"{ours[metric][0] / best[col][metric][0] - 1:+.1%}")
+        gain = None if ours is None or col not in best else ours[metric][0] / best[col][metric][0] - 1
+        gains.append("–" if gain is None else f"{gain:+.1%}")
     lines.append("| " + " | ".join([f"{method} vs best baseline", *gains]) + " |")
     return "\n".join(lines)
 
