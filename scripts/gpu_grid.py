@@ -25,6 +25,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,8 +63,9 @@ def stage(datasets: list[str], data_dir: str | None, folder: Path, wheels: bool 
           "commit first if the commit is -dirty")
 
 
-def environment(folder: Path, site: Path) -> dict:
-    """The variables that make the staged data, cache, wheels and commit visible to the package."""
+def worker_environment(folder: Path, site: Path) -> dict:
+    """Install the staged wheels into ``site`` and return the variables that make them, the staged
+    data, the embedding cache and the commit visible to the package."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_WAIT_POLICY="PASSIVE")
     wheels = sorted((folder / "wheels").glob("*.whl"))
     if wheels:
@@ -85,7 +87,7 @@ def run(args) -> int:
     results = out / RESULTS
     if (ROOT / "results" / RESULTS).is_file() and not results.exists():
         shutil.copy2(ROOT / "results" / RESULTS, results)
-    env = environment(Path(args.stage), Path(args.site))
+    env = worker_environment(Path(args.stage), Path(args.site))
     probe = "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
     gpu = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip()
     if not gpu and not args.allow_cpu:
@@ -146,8 +148,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--allow-cpu", action="store_true", help="run even when no GPU is visible")
     r.add_argument("--no-speed", dest="speed", action="store_false", help="skip the epoch timings")
     r.add_argument("--out", default="gpu-out", help="output folder when $OUT is not set")
-    r.add_argument("--runs-dir", default="/tmp/spectran-runs")
-    r.add_argument("--site", default="/tmp/spectran-site", help="where the staged wheels are installed")
+    r.add_argument("--runs-dir", default=str(Path(tempfile.gettempdir()) / "spectran-runs"))
+    r.add_argument("--site", default=str(Path(tempfile.gettempdir()) / "spectran-site"),
+                   help="where the staged wheels are installed")
     for command in (s, r):
         command.add_argument("--stage", default=str(ROOT / ".gpu"), help="the staging folder (default: .gpu)")
     args = p.parse_args(argv)

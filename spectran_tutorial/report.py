@@ -136,13 +136,12 @@ def comparison(rows: list[dict], method: str = "spectran",
             continue
         for m in metrics:
             best = max(baselines, key=lambda c: c[m][0])
-            by_seed = {name: {r["seed"]: lookup(r, m) for r in rows
-                              if (r["dataset"], r["backbone"], r["method"]) == (dataset, backbone, name)}
-                       for name in (method, best["method"])}
-            seeds, p = paired_test(by_seed[method], by_seed[best["method"]])
+            pair = next(c for c in paired(rows, (method, ""), (best["method"], ""), m)
+                        if (c["dataset"], c["backbone"]) == (dataset, backbone))
             out.append({"dataset": dataset, "backbone": backbone, "metric": m, "method": method,
                         "mean": ours[m][0], "best_baseline": best["method"], "baseline_mean": best[m][0],
-                        "improvement": ours[m][0] / best[m][0] - 1, "paired_seeds": len(seeds), "p_value": p})
+                        "improvement": ours[m][0] / best[m][0] - 1, "paired_seeds": pair["seeds"],
+                        "p_value": pair["p_value"]})
     return out
 
 
