@@ -10,8 +10,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from spectran_tutorial.experiment import read_results  # noqa: E402
-from spectran_tutorial.report import overview_table, report, twins_table  # noqa: E402
+from spectran_tutorial.report import load_rows, overview_table, report, twins_table  # noqa: E402
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCK = re.compile(r"(<!-- (?P<kind>report|overview|twins): (?P<files>[^>]*?) -->\n).*?(<!-- /(?P=kind) -->)", re.S)
@@ -19,9 +18,9 @@ BLOCK = re.compile(r"(<!-- (?P<kind>report|overview|twins): (?P<files>[^>]*?) --
 
 def refresh(match: re.Match) -> str:
     files = match.group("files").split()
-    rows = [r for f in files for r in read_results(Path(f))]
     tables = {"overview": overview_table, "twins": twins_table}
-    table = tables[match.group("kind")](rows) if match.group("kind") in tables else report(files)
+    kind = match.group("kind")
+    table = tables[kind](load_rows(files)) if kind in tables else report(files)
     return match.group(1) + table + "\n" + match.group(4)
 
 

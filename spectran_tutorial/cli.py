@@ -101,11 +101,9 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from pathlib import Path
-    from .experiment import read_results
-    from .report import overview_table, report
+    from .report import load_rows, overview_table, report
     if args.overview:
-        print(overview_table([r for f in args.results for r in read_results(Path(f))], args.overview))
+        print(overview_table(load_rows(args.results), args.overview))
     else:
         print(report(args.results))
     return 0

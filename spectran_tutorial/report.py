@@ -62,10 +62,20 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
     return "\n".join(lines)
 
 
+def load_rows(paths: list[str | Path]) -> list[dict]:
+    """The rows of several results files, in order (a missing file has none)."""
+    return [r for p in paths for r in read_results(Path(p))]
+
+
+def best_baseline(cells: list[dict], metric: str) -> dict | None:
+    """The baseline cell with the highest mean of ``metric`` among ``cells`` (None without one)."""
+    return max((c for c in cells if is_baseline(c["method"])), key=lambda c: c[metric][0], default=None)
+
+
 def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effective_rank",
                                                "seconds_per_epoch")) -> str:
     """The Markdown report of results files: every cell, then SpecTran against the best baseline."""
-    rows = [r for p in paths for r in read_results(Path(p))]
+    rows = load_rows(paths)
     parts = [markdown_table(summarize(rows, metrics), metrics)]
     comp = comparison(rows)
     if comp:
@@ -90,11 +100,8 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
     ablations = [m for m in known if not is_baseline(m) and m != method]
     methods = [m for m in known if is_baseline(m)] + ablations + ([method] if method in found else [])
     value = {(c["dataset"], c["backbone"], c["method"]): c for c in cells}
-    best = {}
-    for col in columns:
-        baselines = [value[(*col, m)] for m in methods if is_baseline(m) and (*col, m) in value]
-        if baselines:
-            best[col] = max(baselines, key=lambda c: c[metric][0])
+    best = {col: best_baseline([c for c in cells if (c["dataset"], c["backbone"]) == col], metric)
+            for col in columns}
     head = ["method", *(f"{d} ({b})" for d, b in columns)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in methods:
@@ -107,7 +114,7 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
     gains = []
     for col in columns:
         ours = value.get((*col, method))
-        gain = None if ours is None or col not in best else ours[metric][0] / best[col][metric][0] - 1
+        gain = None if ours is None or best[col] is None else ours[metric][0] / best[col][metric][0] - 1
         gains.append("–" if gain is None else f"{gain:+.1%}")
     lines.append("| " + " | ".join([f"{method} vs best baseline", *gains]) + " |")
     return "\n".join(lines)
@@ -131,11 +138,10 @@ def comparison(rows: list[dict], method: str = "spectran",
     for dataset, backbone in dict.fromkeys((c["dataset"], c["backbone"]) for c in cells):
         here = [c for c in cells if (c["dataset"], c["backbone"]) == (dataset, backbone)]
         ours = next((c for c in here if c["method"] == method), None)
-        baselines = [c for c in here if is_baseline(c["method"])]
-        if ours is None or not baselines:
+        if ours is None or best_baseline(here, metrics[0]) is None:
             continue
         for m in metrics:
-            best = max(baselines, key=lambda c: c[m][0])
+            best = best_baseline(here, m)
             pair = next(c for c in paired(rows, (method, ""), (best["method"], ""), m)
                         if (c["dataset"], c["backbone"]) == (dataset, backbone))
             out.append({"dataset": dataset, "backbone": backbone, "metric": m, "method": method,
