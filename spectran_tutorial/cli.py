@@ -49,25 +49,39 @@ def config_from_args(args) -> Config:
     for section, name, value in direct:
         if value is not None:
             cfg = cfg.replace(section, **{name: value})
-    for item in args.set:
-        cfg = apply_override(cfg, item)
+    cfg = apply_overrides(cfg, args.set)
+    check_preset(cfg.method.name, args.set)
     return cfg
 
 
-def apply_override(cfg: Config, item: str) -> Config:
-    """Apply ``section.field=value``; the value is parsed as JSON when it can be (numbers, true, null)."""
+def parse_override(item: str) -> tuple[str, str, object]:
+    """``section.field=value`` as (section, field, value); the value is parsed as JSON when it can
+    be (numbers, true, null)."""
     try:
         key, raw = item.split("=", 1)
         section, name = key.split(".")
     except ValueError:
         raise SpectranError(f"--set expects SECTION.FIELD=VALUE, got {item!r}") from None
-    if not hasattr(cfg, section) or not hasattr(getattr(cfg, section), name):
-        raise SpectranError(f"--set: no config field {key!r}")
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
         value = raw
-    return cfg.replace(section, **{name: value})
+    return section, name, value
+
+
+def apply_overrides(cfg: Config, items: list[str]) -> Config:
+    for item in items:
+        section, name, value = parse_override(item)
+        if not hasattr(cfg, section) or not hasattr(getattr(cfg, section), name):
+            raise SpectranError(f"--set: no config field {section}.{name!r}")
+        cfg = cfg.replace(section, **{name: value})
+    return cfg
+
+
+def check_preset(method: str, items: list[str]) -> None:
+    """Refuse a ``--set method.*`` that the method's name fixes to another value."""
+    from .item_tables import check_preset as check
+    check(method, {name: value for section, name, value in map(parse_override, items) if section == "method"})
 
 
 def cmd_train(args) -> int:
@@ -92,8 +106,9 @@ def cmd_experiment(args) -> int:
         cfg = cfg.replace("data", data_dir=args.data_dir)
     if args.threads:
         cfg = cfg.replace("train", num_threads=args.threads)
-    for item in args.set:
-        cfg = apply_override(cfg, item)
+    cfg = apply_overrides(cfg, args.set)
+    for method in args.methods:
+        check_preset(method, args.set)
     cells = grid(cfg, args.datasets, args.backbones, args.methods, args.seeds)
     rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet)
     print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}")

@@ -93,6 +93,7 @@ def test_cli_trains_and_writes_json(data_dir, tmp_path, capsys):
     (["--dataset", "amazon-nope"], "unknown dataset"),
     (["--data-dir", "/nonexistent/folder"], "does not exist"),
     (["--set", "method.nonsense=1"], "no config field"),
+    (["--method", "spectran-no-attn", "--set", "method.pe_init=pca"], "fixes pe_init='whiten'"),
 ])
 def test_cli_errors_are_one_line(argv, message, data_dir, capsys, tmp_path):
     base = ["train", "--data-dir", str(data_dir), "--runs-dir", str(tmp_path)]
@@ -113,3 +114,12 @@ def test_public_evaluation_follows_the_protocol_by_default(office_small):
     unmasked = rank_targets(model, office_small, "test", max_len=50, exclude_history=False)
     assert Config().train.exclude_history
     assert (default == masked).all() and (masked <= unmasked).all() and (masked < unmasked).any()
+
+
+def test_experiment_refuses_a_setting_that_a_method_name_contradicts(data_dir, tmp_path, capsys):
+    argv = ["experiment", "--data-dir", str(data_dir), "--datasets", "amazon-office", "--methods", "spectran",
+            "spectran-no-attn", "--seeds", "0", "--set", "method.attention=true",
+            "--results", str(tmp_path / "r.jsonl"), "--runs-dir", str(tmp_path / "runs")]
+    assert main(argv) == 2
+    assert "fixes attention=False" in capsys.readouterr().err
+    assert not (tmp_path / "r.jsonl").exists()

@@ -38,10 +38,24 @@ METHODS: dict[str, tuple[type[ItemTable], dict]] = {
 
 
 def resolve_method(cfg: MethodConfig) -> MethodConfig:
-    """The method settings with the fields implied by its name filled in."""
+    """The method settings with the fields implied by its name filled in (the name wins; the
+    command line refuses a ``--set`` that contradicts it, see ``check_preset``)."""
     if cfg.name not in METHODS:
         raise ValueError(f"unknown method {cfg.name!r}; choose one of {', '.join(METHODS)}")
     return dataclasses.replace(cfg, **METHODS[cfg.name][1])
+
+
+def check_preset(name: str, settings: dict) -> None:
+    """Refuse method settings that the method's name fixes to another value (``spectran-no-attn``
+    fixes ``attention=False`` and ``pe_init='whiten'``)."""
+    preset = METHODS[name][1] if name in METHODS else {}
+    clash = {k: v for k, v in settings.items() if k in preset and preset[k] != v}
+    if clash:
+        said = ", ".join(f"method.{k}={v!r}" for k, v in clash.items())
+        fixed = ", ".join(f"{k}={preset[k]!r}" for k in clash)
+        raise ValueError(f"method {name!r} fixes {fixed}; it cannot run with {said}. "
+                         f"Drop the setting, or start from a method whose name does not fix it "
+                         f"(e.g. 'spectran' with the same settings)")
 
 
 def needs_text(name: str) -> bool:
@@ -72,4 +86,4 @@ def build_item_table(cfg: MethodConfig, num_items: int, dim: int, text: torch.Te
 __all__ = ["METHODS", "ItemTable", "IdTable", "Fusion", "SpecTranTable", "MLPTable", "UniSRecTable",
            "WhitenRecTable", "LLMESRTable", "RLMRecTable", "LLMInitTable", "LLMInitSelectTable",
            "AlphaFuseTable", "PCATable",
-           "build_item_table", "resolve_method", "needs_text"]
+           "build_item_table", "resolve_method", "check_preset", "needs_text"]
