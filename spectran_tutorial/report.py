@@ -77,10 +77,13 @@ def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effe
     """The Markdown report of results files: every cell, then SpecTran against the best baseline."""
     rows = load_rows(paths)
     parts = [markdown_table(summarize(rows, metrics), metrics)]
-    comp = comparison(rows)
-    if comp:
+    for setting in dict.fromkeys(variant(r) for r in latest_rows(rows)):
+        comp = comparison(rows, setting=setting)
+        if not comp:
+            continue
+        runs = f"Runs with `{setting}`: a" if setting else "A"
         parts += ["", comparison_table(comp), "",
-                  f"Average improvement over the best baseline: {average_improvement(comp):+.2%} (mean over "
+                  f"{runs}verage improvement over the best baseline: {average_improvement(comp):+.2%} (mean over "
                   f"{len(comp)} dataset x backbone x metric cells of mean(SpecTran) / mean(best baseline) - 1; "
                   "baselines exclude SpecTran's own ablations)."]
     return "\n".join(parts)
@@ -126,13 +129,15 @@ def is_baseline(method: str) -> bool:
 
 
 def comparison(rows: list[dict], method: str = "spectran",
-               metrics=("test.ndcg@10", "test.hr@10", "test.ndcg@20", "test.hr@20")) -> list[dict]:
+               metrics=("test.ndcg@10", "test.hr@10", "test.ndcg@20", "test.hr@20"),
+               setting: str = "") -> list[dict]:
     """``method`` against the best baseline of each (dataset, backbone) and metric.
 
     The best baseline is the one with the highest mean over seeds. The relative improvement is
     ``mean(method) / mean(best) - 1``; the p-value is a two-sided paired t-test over the seeds
-    both have (None with fewer than two)."""
-    rows = [r for r in latest_rows(rows) if not variant(r)]
+    both have (None with fewer than two). Only runs whose variant label is ``setting`` take part
+    (default: the default recipe; e.g. ``"loss=infonce"`` compares the runs trained with InfoNCE)."""
+    rows = [r for r in latest_rows(rows) if variant(r) == setting]
     cells = summarize(rows, metrics)
     out = []
     for dataset, backbone in dict.fromkeys((c["dataset"], c["backbone"]) for c in cells):
@@ -142,7 +147,7 @@ def comparison(rows: list[dict], method: str = "spectran",
             continue
         for m in metrics:
             best = best_baseline(here, m)
-            pair = next(c for c in paired(rows, (method, ""), (best["method"], ""), m)
+            pair = next(c for c in paired(rows, (method, setting), (best["method"], setting), m)
                         if (c["dataset"], c["backbone"]) == (dataset, backbone))
             out.append({"dataset": dataset, "backbone": backbone, "metric": m, "method": method,
                         "mean": ours[m][0], "best_baseline": best["method"], "baseline_mean": best[m][0],

@@ -151,6 +151,17 @@ def test_variant_leaves_out_what_the_method_name_implies():
     assert variant(row(Config().replace("method", name="spectran", pe_init="whiten"))) == "pe_init=whiten"
 
 
+def test_comparison_of_runs_trained_with_another_setting():
+    from spectran_tutorial.report import comparison
+    infonce = Config().replace("train", loss="infonce").to_dict()
+    rows = [_row("id", s, v) for s, v in enumerate([0.30, 0.31])]                       # default recipe
+    rows += [{**_row(m, s, v), "config": infonce} for m, vals in (("id", [0.10, 0.12]), ("spectran", [0.12, 0.15]))
+             for s, v in enumerate(vals)]
+    assert comparison(rows, metrics=("test.ndcg@10",)) == []     # no SpecTran run with the default recipe
+    (c,) = comparison(rows, metrics=("test.ndcg@10",), setting="loss=infonce")
+    assert c["best_baseline"] == "id" and abs(c["improvement"] - (0.135 / 0.11 - 1)) < 1e-12
+
+
 def test_paired_comparison_of_two_runs_over_shared_seeds():
     from scipy.stats import ttest_rel
     from spectran_tutorial.report import paired
