@@ -188,10 +188,12 @@ def paired(rows: list[dict], a: tuple[str, str], b: tuple[str, str], metric: str
 
 
 # SpecTran against its A-only ablation with the same position encoding: the default recipe,
-# g frozen at 1, and g divided by its RMS (the variant names of the research runs)
+# g frozen at 1, g divided by its RMS (the variant names of the research runs), and the default
+# recipe trained with InfoNCE
 ATTENTION_TWINS = [(("spectran", ""), ("spectran-no-attn", "")),
                    (("spectran", "pe_init=whiten, pe_trainable=False"), ("spectran-no-attn", "pe_trainable=False")),
-                   (("spectran", "pe_init=whiten, pe_normalize=True"), ("spectran-no-attn", "pe_normalize=True"))]
+                   (("spectran", "pe_init=whiten, pe_normalize=True"), ("spectran-no-attn", "pe_normalize=True")),
+                   (("spectran", "loss=infonce"), ("spectran-no-attn", "loss=infonce"))]
 
 
 def twins_table(rows: list[dict], metric: str = "test.ndcg@10") -> str:
