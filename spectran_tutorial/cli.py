@@ -50,7 +50,7 @@ def config_from_args(args) -> Config:
         if value is not None:
             cfg = cfg.replace(section, **{name: value})
     cfg = apply_overrides(cfg, args.set)
-    check_preset(cfg.method.name, args.set)
+    check_method_overrides(cfg.method.name, args.set)
     return cfg
 
 
@@ -78,10 +78,10 @@ def apply_overrides(cfg: Config, items: list[str]) -> Config:
     return cfg
 
 
-def check_preset(method: str, items: list[str]) -> None:
+def check_method_overrides(method: str, items: list[str]) -> None:
     """Refuse a ``--set method.*`` that the method's name fixes to another value."""
-    from .item_tables import check_preset as check
-    check(method, {name: value for section, name, value in map(parse_override, items) if section == "method"})
+    from .item_tables import check_preset
+    check_preset(method, {name: value for section, name, value in map(parse_override, items) if section == "method"})
 
 
 def cmd_train(args) -> int:
@@ -108,7 +108,7 @@ def cmd_experiment(args) -> int:
         cfg = cfg.replace("train", num_threads=args.threads)
     cfg = apply_overrides(cfg, args.set)
     for method in args.methods:
-        check_preset(method, args.set)
+        check_method_overrides(method, args.set)
     cells = grid(cfg, args.datasets, args.backbones, args.methods, args.seeds)
     rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet)
     print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}")

@@ -81,9 +81,9 @@ def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effe
         comp = comparison(rows, setting=setting)
         if not comp:
             continue
-        runs = f"Runs with `{setting}`: a" if setting else "A"
+        label = f"Runs with `{setting}`: average improvement" if setting else "Average improvement"
         parts += ["", comparison_table(comp), "",
-                  f"{runs}verage improvement over the best baseline: {average_improvement(comp):+.2%} (mean over "
+                  f"{label} over the best baseline: {average_improvement(comp):+.2%} (mean over "
                   f"{len(comp)} dataset x backbone x metric cells of mean(SpecTran) / mean(best baseline) - 1; "
                   "baselines exclude SpecTran's own ablations)."]
     return "\n".join(parts)
