@@ -193,7 +193,9 @@ def paired(rows: list[dict], a: tuple[str, str], b: tuple[str, str], metric: str
 ATTENTION_TWINS = [(("spectran", ""), ("spectran-no-attn", "")),
                    (("spectran", "pe_init=whiten, pe_trainable=False"), ("spectran-no-attn", "pe_trainable=False")),
                    (("spectran", "pe_init=whiten, pe_normalize=True"), ("spectran-no-attn", "pe_normalize=True")),
-                   (("spectran", "loss=infonce"), ("spectran-no-attn", "loss=infonce"))]
+                   (("spectran", "loss=infonce"), ("spectran-no-attn", "loss=infonce")),
+                   (("spectran", "pe_init=whiten, pe_normalize=True, loss=infonce"),
+                    ("spectran-no-attn", "pe_normalize=True, loss=infonce"))]
 
 
 def twins_table(rows: list[dict], metric: str = "test.ndcg@10") -> str:

@@ -190,3 +190,25 @@ def test_gpu_grid_stage_carries_what_an_offline_machine_needs(data_dir, tmp_path
     refused = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "stage", "ml-100k", "--no-wheels",
                               "--stage", str(tmp_path / "other"), "--data-dir", str(data_dir)], capture_output=True)
     assert refused.returncode != 0 and (tmp_path / "other" / "keep.txt").is_file()
+
+
+def test_every_attention_twin_is_a_label_runs_get_and_differs_in_the_attention_and_the_start_of_g():
+    from spectran_tutorial.cli import apply_overrides
+    from spectran_tutorial.item_tables import METHODS
+    from spectran_tutorial.report import ATTENTION_TWINS, variant
+    sections = {name: section for section in ("method", "train") for name in Config().to_dict()[section]}
+
+    def config(method, label):
+        settings = [kv.split("=") for kv in label.split(", ") if kv]
+        cfg = Config().replace("method", name=method, **METHODS[method][1])
+        return apply_overrides(cfg, [f"{sections[k]}.{k}={v.lower() if v in ('True', 'False') else v}"
+                                     for k, v in settings])
+
+    for (a, a_label), (b, b_label) in ATTENTION_TWINS:
+        with_attention, without = config(a, a_label), config(b, b_label)
+        assert variant({"config": with_attention.to_dict()}) == a_label
+        assert variant({"config": without.to_dict()}) == b_label
+        differs = {k for k, v in with_attention.overrides().items() if without.overrides().get(k) != v}
+        differs |= {k for k in without.overrides() if k not in with_attention.overrides()}
+        # besides the attention, only where g starts (x or 1) may differ: the paper's A-only ablation
+        assert differs <= {"method.name", "method.attention", "method.pe_init"}, (a_label, differs)
