@@ -189,7 +189,7 @@ def paired(rows: list[dict], a: tuple[str, str], b: tuple[str, str], metric: str
 
 # SpecTran against its A-only ablation with the same position encoding: the default recipe,
 # g frozen at 1, g divided by its RMS (the variant names of the research runs), and the default
-# recipe trained with InfoNCE
+# and the RMS-normalised recipes trained with InfoNCE
 ATTENTION_TWINS = [(("spectran", ""), ("spectran-no-attn", "")),
                    (("spectran", "pe_init=whiten, pe_trainable=False"), ("spectran-no-attn", "pe_trainable=False")),
                    (("spectran", "pe_init=whiten, pe_normalize=True"), ("spectran-no-attn", "pe_normalize=True")),

@@ -208,7 +208,7 @@ def test_every_attention_twin_is_a_label_runs_get_and_differs_in_the_attention_a
         with_attention, without = config(a, a_label), config(b, b_label)
         assert variant({"config": with_attention.to_dict()}) == a_label
         assert variant({"config": without.to_dict()}) == b_label
-        differs = {k for k, v in with_attention.overrides().items() if without.overrides().get(k) != v}
-        differs |= {k for k in without.overrides() if k not in with_attention.overrides()}
+        mine, theirs = with_attention.overrides(), without.overrides()
+        differs = {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
         # besides the attention, only where g starts (x or 1) may differ: the paper's A-only ablation
         assert differs <= {"method.name", "method.attention", "method.pe_init"}, (a_label, differs)
