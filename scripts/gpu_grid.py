@@ -99,7 +99,7 @@ def run(args) -> int:
     if args.speed:
         with (out / "gpu-speed.txt").open("w") as f, contextlib.suppress(subprocess.TimeoutExpired):
             subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--dataset",
-                            args.datasets[0], "--backbones", *args.backbones, "--methods", "id", "spectran",
+                            args.datasets[0], "--backbones", *args.speed_backbones, "--methods", "id", "spectran",
                             "--epochs", "2", "--threads", str(args.threads)],
                            env=env, stdout=f, stderr=subprocess.STDOUT, timeout=args.seconds / 3, cwd=ROOT)
     grid = [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *args.datasets,
@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--workers", type=int, default=8, help="experiment processes sharing the GPU")
     r.add_argument("--threads", type=int, default=2, help="CPU threads per worker")
     r.add_argument("--backbones", nargs="+", default=list(BACKBONES))
+    r.add_argument("--speed-backbones", nargs="+", default=list(BACKBONES),
+                   help="backbones whose epoch is timed alone before the grid (default: all)")
     r.add_argument("--methods", nargs="+", help="default: every method, SpecTran's ablations last")
     r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     r.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
