@@ -30,18 +30,30 @@ def latest_rows(rows: list[dict]) -> list[dict]:
 
 def summarize(rows: list[dict], metrics=("test.ndcg@10", "test.hr@10")) -> list[dict]:
     """Mean and sample std over seeds of each metric (``split.name`` or a top-level or
-    ``diagnostics`` key) per (dataset, backbone, method, variant), in first-seen order."""
+    ``diagnostics`` key) per (dataset, backbone, method, variant): datasets and variants in
+    first-seen order, backbones and methods in the package's order."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in latest_rows(rows):
         groups[(r["dataset"], r["backbone"], r["method"], variant(r))].append(r)
     out = []
-    for (dataset, backbone, method, var), rs in groups.items():
+    for (dataset, backbone, method, var), rs in sorted(groups.items(), key=_package_order(groups)):
         cell = {"dataset": dataset, "backbone": backbone, "method": method, "variant": var, "seeds": len(rs)}
         for m in metrics:
             values = np.array([lookup(r, m) for r in rs], dtype=float)
             cell[m] = (float(values.mean()), float(values.std(ddof=1)) if len(values) > 1 else 0.0)
         out.append(cell)
     return out
+
+
+def _package_order(groups: dict):
+    """Sort key for (dataset, backbone, method, variant) groups, see ``summarize``."""
+    from .backbones import BACKBONES
+    from .item_tables import METHODS
+    firsts = [list(dict.fromkeys(key[i] for key in groups)) for i in range(4)]
+    backbones = [*BACKBONES, *firsts[1]]
+    methods = [*METHODS, *firsts[2]]
+    return lambda item: (firsts[0].index(item[0][0]), backbones.index(item[0][1]),
+                         methods.index(item[0][2]), firsts[3].index(item[0][3]))
 
 
 def lookup(row: dict, name: str):
@@ -56,7 +68,7 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
     head = ["dataset", "backbone", "method", *(["variant"] if show_variant else []), "seeds", *metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
-        vals = [f"{c[m][0]:.{digits}f} ± {c[m][1]:.{digits}f}" for m in metrics]
+        vals = [f"{c[m][0]:.{digits}f}" + (f" ± {c[m][1]:.{digits}f}" if c["seeds"] > 1 else "") for m in metrics]
         name = [c["dataset"], c["backbone"], c["method"], *([c["variant"]] if show_variant else [])]
         lines.append("| " + " | ".join([*name, str(c["seeds"]), *vals]) + " |")
     return "\n".join(lines)
@@ -89,6 +101,15 @@ def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effe
     return "\n".join(parts)
 
 
+def _backbone_first(cells: list[dict]):
+    """Column order: one backbone's columns together (the package's order of backbones), datasets
+    in the order the rows first name them."""
+    from .backbones import BACKBONES
+    backbones = [*BACKBONES, *sorted({c["backbone"] for c in cells} - set(BACKBONES))]
+    datasets = list(dict.fromkeys(c["dataset"] for c in cells))
+    return lambda col: (backbones.index(col[1]), datasets.index(col[0]))
+
+
 def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str = "spectran",
                    digits: int = 4) -> str:
     """The paper-style table: one row per method, one column per (dataset, backbone), the mean over
@@ -97,7 +118,7 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
     runs shows a dash."""
     from .item_tables import METHODS
     cells = summarize([r for r in latest_rows(rows) if not variant(r)], (metric,))
-    columns = list(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells))
+    columns = sorted(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells), key=_backbone_first(cells))
     found = {c["method"] for c in cells}
     known = [m for m in METHODS if m in found] + sorted(found - set(METHODS))
     ablations = [m for m in known if not is_baseline(m) and m != method]

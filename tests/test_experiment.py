@@ -142,6 +142,26 @@ def test_overview_puts_methods_in_rows_and_marks_the_best_baseline():
     assert lines[-1] == f"| spectran vs best baseline | {0.23 / 0.21 - 1:+.1%} | {0.27 / 0.30 - 1:+.1%} |"
 
 
+def test_overview_groups_the_columns_of_one_backbone():
+    from spectran_tutorial.report import overview_table
+    rows = [{**_row("id", 0, 0.1, d), "backbone": b} for d, b in
+            (("e", "hstu"), ("d", "gru4rec"), ("d", "sasrec"), ("e", "sasrec"), ("d", "hstu"))]
+    assert overview_table(rows).splitlines()[0] == (
+        "| method | e (sasrec) | d (sasrec) | e (hstu) | d (hstu) | d (gru4rec) |")
+
+
+def test_summary_in_package_order_and_no_spread_for_one_seed():
+    from spectran_tutorial.report import markdown_table, summarize
+    rows = [{**_row(m, s, 0.1 + s / 100, d), "backbone": b} for d, b, m, seeds in
+            (("e", "hstu", "spectran", 1), ("e", "sasrec", "llminit", 2), ("e", "sasrec", "id", 2), ("d", "sasrec", "id", 1))
+            for s in range(seeds)]
+    cells = summarize(rows, ("test.ndcg@10",))
+    assert [(c["dataset"], c["backbone"], c["method"]) for c in cells] == [
+        ("e", "sasrec", "id"), ("e", "sasrec", "llminit"), ("e", "hstu", "spectran"), ("d", "sasrec", "id")]
+    lines = markdown_table(cells, ("test.ndcg@10",)).splitlines()
+    assert lines[2].endswith("| 2 | 0.1050 ± 0.0071 |") and lines[4].endswith("| 1 | 0.1000 |")
+
+
 def test_variant_leaves_out_what_the_method_name_implies():
     from spectran_tutorial.report import variant
     row = lambda cfg: {"config": cfg.to_dict()}    # noqa: E731
