@@ -45,11 +45,12 @@ def stage(datasets: list[str], data_dir: str | None, folder: Path, wheels: bool 
 
     if folder.is_dir() and any(folder.iterdir()) and not (folder / "COMMIT").is_file():
         raise SystemExit(f"{folder} is not empty and not a staging folder: choose another --stage")
+    sources = {name: dataset_dir(name, data_dir) for name in datasets}   # fails before anything is removed
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "cache" / "embeddings").mkdir(parents=True)
     text_cfg = TextConfig()
     for name in datasets:
-        shutil.copytree(dataset_dir(name, data_dir), folder / "data" / name)
+        shutil.copytree(sources[name], folder / "data" / name)
         data = load_dataset(name, data_dir)
         text_matrix(data, text_cfg, progress=True)             # computes the cache file if missing
         cached = cache_path(text_cfg.encoder, item_texts(data, text_cfg.fields))

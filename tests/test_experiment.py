@@ -210,6 +210,10 @@ def test_gpu_grid_stage_carries_what_an_offline_machine_needs(data_dir, tmp_path
     refused = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "stage", "ml-100k", "--no-wheels",
                               "--stage", str(tmp_path / "other"), "--data-dir", str(data_dir)], capture_output=True)
     assert refused.returncode != 0 and (tmp_path / "other" / "keep.txt").is_file()
+    missing = subprocess.run([sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "stage", "amazon-toys", "--no-wheels",
+                              "--stage", str(stage), "--data-dir", str(tmp_path / "other")], capture_output=True, text=True)
+    assert missing.returncode != 0 and "amazon-toys" in missing.stderr
+    assert (stage / "COMMIT").is_file() and (stage / "data" / "ml-100k").is_dir()   # the last staging is kept
 
 
 def test_every_attention_twin_is_a_label_runs_get_and_differs_in_the_attention_and_the_start_of_g():
