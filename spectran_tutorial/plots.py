@@ -71,6 +71,26 @@ def metric_bars(cells: list[dict], metric: str = "test.ndcg@10", ax=None):
     return fig
 
 
+def gains(comparison: list[dict], metric: str = "test.ndcg@10", ax=None):
+    """One bar per (dataset, backbone): the relative gain over the best baseline, from
+    ``report.comparison``; each bar is labelled with that baseline and the seeds behind it."""
+    cells = [c for c in comparison if c["metric"] == metric]
+    fig, ax = _axes(ax, size=(7, 0.45 * len(cells) + 1.2))
+    y = np.arange(len(cells))[::-1]
+    values = [100 * c["improvement"] for c in cells]
+    ax.barh(y, values, color=["tab:green" if v > 0 else "tab:red" for v in values])
+    ax.set_yticks(y, [f"{c['dataset']} ({c['backbone']})" for c in cells])
+    for yi, v, c in zip(y, values, cells):
+        ax.annotate(f" {c['best_baseline']}, {c['paired_seeds']} seed{'s' * (c['paired_seeds'] != 1)} ",
+                    (0, yi), ha="left" if v < 0 else "right", va="center", fontsize=8)
+    ax.axvline(0, color="k", lw=1)
+    low, high = min(values + [0]), max(values + [0])
+    span = (high - low) or 1.0
+    ax.set_xlim(low - 0.35 * span * (high > 0), high + 0.35 * span * (low < 0))   # room for the labels
+    ax.set_xlabel(f"{comparison[0]['method'] if cells else 'method'} vs best baseline, {metric} (%)")
+    return fig
+
+
 def _axes(ax, size=(6, 3.5)):
     if ax is None:
         fig, ax = plt.subplots(figsize=size, layout="constrained")

@@ -236,3 +236,16 @@ def test_every_attention_twin_is_a_label_runs_get_and_differs_in_the_attention_a
         differs = {k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k)}
         # besides the attention, only where g starts (x or 1) may differ: the paper's A-only ablation
         assert differs <= {"method.name", "method.attention", "method.pe_init"}, (a_label, differs)
+
+
+def test_gains_plot_has_one_bar_per_column_signed_like_the_comparison():
+    import matplotlib
+    matplotlib.use("Agg")
+    from spectran_tutorial import plots
+    from spectran_tutorial.report import comparison
+    rows = [_row("spectran", s, v) for s, v in enumerate([0.22, 0.24])] + [_row("pca", s, 0.20) for s in range(2)]
+    rows += [_row("spectran", 0, 0.10, "e"), _row("id", 0, 0.30, "e")]
+    fig = plots.gains(comparison(rows, metrics=("test.ndcg@10",)))
+    bars = fig.axes[0].patches
+    assert [round(b.get_width(), 6) for b in bars] == [round(100 * (0.23 / 0.20 - 1), 6), round(100 * (0.10 / 0.30 - 1), 6)]
+    assert [t.get_text().strip() for t in fig.axes[0].texts] == ["pca, 2 seeds", "id, 1 seed"]
