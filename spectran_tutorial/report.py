@@ -35,8 +35,12 @@ def summarize(rows: list[dict], metrics=("test.ndcg@10", "test.hr@10")) -> list[
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in latest_rows(rows):
         groups[(r["dataset"], r["backbone"], r["method"], variant(r))].append(r)
+    from .backbones import BACKBONES
+    from .item_tables import METHODS
+    rank = [_rank(known, [key[i] for key in groups]) for i, known in enumerate(((), BACKBONES, METHODS, ()))]
     out = []
-    for (dataset, backbone, method, var), rs in sorted(groups.items(), key=_package_order(groups)):
+    for (dataset, backbone, method, var), rs in sorted(
+            groups.items(), key=lambda item: tuple(r(x) for r, x in zip(rank, item[0]))):
         cell = {"dataset": dataset, "backbone": backbone, "method": method, "variant": var, "seeds": len(rs)}
         for m in metrics:
             values = np.array([lookup(r, m) for r in rs], dtype=float)
@@ -45,15 +49,10 @@ def summarize(rows: list[dict], metrics=("test.ndcg@10", "test.hr@10")) -> list[
     return out
 
 
-def _package_order(groups: dict):
-    """Sort key for (dataset, backbone, method, variant) groups, see ``summarize``."""
-    from .backbones import BACKBONES
-    from .item_tables import METHODS
-    firsts = [list(dict.fromkeys(key[i] for key in groups)) for i in range(4)]
-    backbones = [*BACKBONES, *firsts[1]]
-    methods = [*METHODS, *firsts[2]]
-    return lambda item: (firsts[0].index(item[0][0]), backbones.index(item[0][1]),
-                         methods.index(item[0][2]), firsts[3].index(item[0][3]))
+def _rank(known, seen: list):
+    """A name's place: the ``known`` names first, in their order, then the others as first seen."""
+    order = [*known, *(x for x in dict.fromkeys(seen) if x not in known)]
+    return {x: i for i, x in enumerate(order)}.__getitem__
 
 
 def lookup(row: dict, name: str):
@@ -101,24 +100,18 @@ def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effe
     return "\n".join(parts)
 
 
-def _backbone_first(cells: list[dict]):
-    """Column order: one backbone's columns together (the package's order of backbones), datasets
-    in the order the rows first name them."""
-    from .backbones import BACKBONES
-    backbones = [*BACKBONES, *sorted({c["backbone"] for c in cells} - set(BACKBONES))]
-    datasets = list(dict.fromkeys(c["dataset"] for c in cells))
-    return lambda col: (backbones.index(col[1]), datasets.index(col[0]))
-
-
 def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str = "spectran",
                    digits: int = 4) -> str:
     """The paper-style table: one row per method, one column per (dataset, backbone), the mean over
     seeds (and their number) of ``metric``; the best baseline of each column in bold, and a last
     row with ``method``'s relative gain over it. Rows with a variant are left out; a cell without
     runs shows a dash."""
+    from .backbones import BACKBONES
     from .item_tables import METHODS
     cells = summarize([r for r in latest_rows(rows) if not variant(r)], (metric,))
-    columns = sorted(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells), key=_backbone_first(cells))
+    columns = list(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells))
+    dataset_rank, backbone_rank = _rank((), [d for d, _ in columns]), _rank(BACKBONES, [b for _, b in columns])
+    columns.sort(key=lambda col: (backbone_rank(col[1]), dataset_rank(col[0])))   # a backbone's columns together
     found = {c["method"] for c in cells}
     known = [m for m in METHODS if m in found] + sorted(found - set(METHODS))
     ablations = [m for m in known if not is_baseline(m) and m != method]
