@@ -13,7 +13,8 @@ Then, on the GPU machine, with ``.gpu`` carried along and its own python (which 
 ``--workers`` experiment processes that share one grid (every backbone x every method x seeds 0-2,
 seed-major, each cell claimed by a lock) until ``--seconds`` have passed. Finished rows go to
 ``$OUT/gpu-grid.jsonl``, which starts as a copy of ``results/gpu-grid.jsonl``: copy it back into
-``results/`` and commit it, and the next lease resumes the grid where this one stopped. Cells cut
+``results/`` and commit it, and the next lease resumes the grid where this one stopped. Cells
+finished in the other files of ``results/`` (runs on a CPU) are skipped too. Cells cut
 off by the deadline are simply not written. The recipe is the default one (batch size included),
 so GPU rows are the same cells as CPU rows; only the evaluation batch is larger.
 """
@@ -107,7 +108,8 @@ def run(args) -> int:
             "--backbones", *args.backbones, "--methods", *methods, "--seeds", *map(str, args.seeds),
             "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",
             *sum((["--set", s] for s in args.set), []),
-            "--results", str(results), "--runs-dir", args.runs_dir, "--quiet"]
+            "--results", str(results), "--runs-dir", args.runs_dir, "--quiet",
+            *(["--skip-done-in", *args.skip_done_in] if args.skip_done_in else [])]
     log = (out / "gpu-workers.log").open("w")
     workers = []
     for _ in range(args.workers):
@@ -148,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--methods", nargs="+", help="default: every method, SpecTran's ablations last")
     r.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     r.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    r.add_argument("--skip-done-in", nargs="*", metavar="FILE",
+                   default=[str(p) for p in sorted((ROOT / "results").glob("*.jsonl")) if p.name != RESULTS],
+                   help="results files whose finished cells are not run again (default: the other files "
+                        "in results/; give the option alone to run every cell)")
     r.add_argument("--allow-cpu", action="store_true", help="run even when no GPU is visible")
     r.add_argument("--no-speed", dest="speed", action="store_false", help="skip the epoch timings")
     r.add_argument("--out", default="gpu-out", help="output folder when $OUT is not set")

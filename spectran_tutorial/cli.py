@@ -110,8 +110,9 @@ def cmd_experiment(args) -> int:
     for method in args.methods:
         check_method_overrides(method, args.set)
     cells = grid(cfg, args.datasets, args.backbones, args.methods, args.seeds)
-    rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet)
-    print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}")
+    rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet, skip_done_in=args.skip_done_in)
+    print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}"
+          + (f" (cells finished in {', '.join(args.skip_done_in)} skipped)" if args.skip_done_in else ""))
     return 0
 
 
@@ -156,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int)
     p.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     p.add_argument("--results", default="results/experiments.jsonl")
+    p.add_argument("--skip-done-in", nargs="+", default=[], metavar="FILE",
+                   help="other results files: cells finished there are not run again")
     p.add_argument("--runs-dir", default="runs")
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("report", help="mean and spread over seeds of experiment results, as Markdown")

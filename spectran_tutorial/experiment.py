@@ -67,13 +67,16 @@ def _alive(pid: int) -> bool:
 
 
 def run_grid(cells: list[Config], results: str | Path, runs_root: str | Path = "runs",
-             progress: bool = False, log=print) -> list[dict]:
-    """Run every cell not yet in ``results``; returns the rows of the whole grid."""
+             progress: bool = False, log=print, skip_done_in=()) -> list[dict]:
+    """Run every cell not yet in ``results`` (nor in the results files ``skip_done_in``, which are
+    only read); returns the rows of the whole grid that ``results`` holds."""
     results = Path(results)
     results.parent.mkdir(parents=True, exist_ok=True)
+    elsewhere = {r.get("key") for p in skip_done_in if Path(p).resolve() != results.resolve()
+                 for r in read_results(Path(p))}
     for n, cfg in enumerate(cells, start=1):
         key = cell_key(cfg)
-        if any(r.get("key") == key for r in read_results(results)):
+        if key in elsewhere or any(r.get("key") == key for r in read_results(results)):
             continue
         run_dir = default_run_dir(cfg, runs_root)
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -50,6 +50,15 @@ def test_killed_grid_finishes_every_cell_exactly_once(data_dir, tmp_path):
     assert len(read_results(results)) == 4 and len(again) == 4
 
 
+def test_cells_finished_in_another_results_file_are_not_run_again(data_dir, tmp_path):
+    cells = tiny_cells(data_dir)
+    elsewhere = tmp_path / "cpu.jsonl"
+    elsewhere.write_text("".join(json.dumps({"key": cell_key(c)}) + "\n" for c in cells[:3]))
+    rows = run_grid(cells, tmp_path / "gpu.jsonl", tmp_path / "runs", log=lambda *_: None, skip_done_in=[elsewhere])
+    assert [r["key"] for r in rows] == [cell_key(cells[3])]
+    assert len(read_results(elsewhere)) == 3                       # only read
+
+
 def test_summary_has_mean_and_spread():
     rows = [{"dataset": "d", "backbone": "b", "method": "m", "seed": s, "test": {"ndcg@10": v},
              "diagnostics": {}} for s, v in enumerate([0.1, 0.2, 0.3])]
