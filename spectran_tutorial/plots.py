@@ -87,7 +87,7 @@ def gains(comparison: list[dict], metric: str = "test.ndcg@10", ax=None):
     low, high = min(values + [0]), max(values + [0])
     span = (high - low) or 1.0
     ax.set_xlim(low - 0.35 * span * (high > 0), high + 0.35 * span * (low < 0))   # room for the labels
-    ax.set_xlabel(f"{comparison[0]['method'] if cells else 'method'} vs best baseline, {metric} (%)")
+    ax.set_xlabel(f"{cells[0]['method'] if cells else 'method'} vs best baseline, {metric} (%)")
     return fig
 
 
