@@ -86,7 +86,9 @@ class TrainConfig:
     patience: int = 10                  # evaluations without improvement before stopping
     eval_every: int = 1
     eval_batch_size: int = 1024
-    exclude_history: bool = True        # rank only items not yet in the history (RecBole's protocol)
+    select_metric: str = "ndcg@10"      # validation metric that picks the epoch and stops early
+    select_protocol: str = "masked"     # ... under this protocol ("masked" or "unmasked"; both are
+                                        # stored, see evaluate.py); "masked" keeps the stored recipe
     seed: int = 42
     device: str = "auto"                # "auto": CUDA when present, else CPU
     num_threads: int | None = None      # torch threads on the CPU (None: torch's default)
@@ -110,16 +112,41 @@ class Config:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
-        parts = {f.name: f.type for f in dataclasses.fields(cls)}
-        kinds = {"data": DataConfig, "text": TextConfig, "model": ModelConfig,
-                 "method": MethodConfig, "train": TrainConfig}
+        """The inverse of :meth:`to_dict`: JSON lists become tuples again wherever a field is a
+        tuple, and the settings of stored rows written before a rename are read in their new form."""
         out = {}
-        for name in parts:
-            values = dict(d.get(name, {}))
-            if "fields" in values:
-                values["fields"] = tuple(values["fields"])
-            out[name] = kinds[name](**values)
+        for part in dataclasses.fields(cls):
+            kind = SECTIONS[part.name]
+            values = _upgrade(part.name, dict(d.get(part.name, {})))
+            for f in dataclasses.fields(kind):
+                if f.name in values and str(f.type).startswith("tuple") and isinstance(values[f.name], list):
+                    values[f.name] = tuple(values[f.name])
+            out[part.name] = kind(**values)
         return cls(**out)
+
+    def validate(self) -> "Config":
+        """Refuse a setting outside its allowed range with one line naming it (returns self)."""
+        from .errors import ConfigError
+        for key, (ok, allowed) in RULES.items():
+            section, name = key.split(".")
+            value = getattr(getattr(self, section), name)
+            if isinstance(value, bool) and not allowed.startswith("true"):
+                ok_now = False
+            else:
+                try:
+                    ok_now = bool(ok(value))
+                except TypeError:
+                    ok_now = False
+            if not ok_now:
+                raise ConfigError(f"{key}={value!r} is not allowed: it must be {allowed}")
+        if self.model.dim % self.model.num_heads:
+            raise ConfigError(f"model.dim={self.model.dim} must be a multiple of model.num_heads="
+                              f"{self.model.num_heads}")
+        null_dim = self.method.null_dim
+        if null_dim is not None and not 1 <= null_dim <= self.model.dim:
+            raise ConfigError(f"method.null_dim={null_dim!r} is not allowed: it must be between 1 and "
+                              f"model.dim={self.model.dim}, or null")
+        return self
 
     def overrides(self) -> dict:
         """``{"section.field": value}`` for every setting that differs from the defaults and can
@@ -137,15 +164,6 @@ class Config:
         return ", ".join(f"{k.split('.', 1)[1]}={v}" for k, v in sorted(self.overrides().items())
                          if k not in cell and implied.get(k, object()) != v)
 
-    def digest(self) -> str:
-        """A short hash of what changes the result (it names a run folder and a grid cell).
-
-        Only the settings that differ from the defaults are hashed, together with
-        ``RECIPE_VERSION``: a new field whose default keeps the old behaviour leaves earlier
-        digests valid, and changing a default requires bumping ``RECIPE_VERSION``."""
-        blob = json.dumps({"recipe": RECIPE_VERSION, **self.overrides()}, sort_keys=True, default=list)
-        return hashlib.sha256(blob.encode()).hexdigest()[:10]
-
     @classmethod
     def profile(cls, name: str = "default") -> "Config":
         """Named presets: ``default`` (the full recipe), ``cpu-small`` (minutes on a laptop CPU),
@@ -161,6 +179,83 @@ class Config:
         raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES}")
 
 
+def _int(lo: int):
+    return lambda v: isinstance(v, int) and v >= lo
+
+
+def _optional_int(lo: int):
+    return lambda v: v is None or (isinstance(v, int) and v >= lo)
+
+
+def _fraction(v) -> bool:
+    return isinstance(v, (int, float)) and 0 <= v < 1
+
+
+def _positive(v) -> bool:
+    return isinstance(v, (int, float)) and v > 0
+
+
+def _one_of(*names):
+    return (lambda v: v in names), "one of " + ", ".join(map(repr, names))
+
+
+# setting -> (test, what is allowed), checked by Config.validate before any work starts
+RULES = {
+    "data.max_len": (_int(1), "an integer >= 1"),
+    "data.max_users": (_optional_int(1), "an integer >= 1, or null for all users"),
+    "data.min_user_len": (_int(3), "an integer >= 3 (a user needs a training item, a validation and a test target)"),
+    "text.batch_size": (_int(1), "an integer >= 1"),
+    "text.missing": _one_of("mean", "error"),
+    "text.fields": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(x, str) for x in v),
+                    "a non-empty list of field names"),
+    "model.dim": (_int(1), "an integer >= 1"),
+    "model.num_layers": (_int(1), "an integer >= 1"),
+    "model.num_heads": (_int(1), "an integer >= 1"),
+    "model.dropout": (_fraction, "a number in [0, 1)"),
+    "model.emb_dropout": (_fraction, "a number in [0, 1)"),
+    "model.mask_ratio": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]"),
+    "model.last_only": (lambda v: isinstance(v, (int, float)) and 0 <= v <= 1, "a number in [0, 1]"),
+    "method.text_scale": (lambda v: v is None or _positive(v), "a number > 0, or null for 1/sqrt(dim)"),
+    "method.fusion": _one_of("sum", "concat"),
+    "method.heads_dim": (_int(1), "an integer >= 1"),
+    "method.phi": _one_of("softshrink", "softmax"),
+    "method.threshold_init": (lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),
+    "method.score_init_std": (lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),
+    "method.poly_order": (_int(0), "an integer >= 0"),
+    "method.pe_init": _one_of("pca", "whiten"),
+    "method.mlp_depth": (_int(1), "an integer >= 1"),
+    "method.experts": (_int(1), "an integer >= 1"),
+    "method.whiten": _one_of("pca", "zca"),
+    "method.align_weight": (lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),
+    "method.select": _one_of("random", "stride", "variance"),
+    "method.alphafuse_mode": _one_of("add", "cover"),
+    "train.loss": _one_of("ce", "infonce", "bce"),
+    "train.temperature": (_positive, "a number > 0"),
+    "train.num_negatives": (_int(0), "an integer >= 0 (0: all items)"),
+    "train.lr": (_positive, "a number > 0"),
+    "train.weight_decay": (lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),
+    "train.batch_size": (_int(1), "an integer >= 1"),
+    "train.epochs": (_int(1), "an integer >= 1"),
+    "train.patience": (_int(1), "an integer >= 1"),
+    "train.eval_every": (_int(1), "an integer >= 1"),
+    "train.eval_batch_size": (_int(1), "an integer >= 1"),
+    "train.select_metric": _one_of("ndcg@10", "ndcg@20", "hr@10", "hr@20"),
+    "train.select_protocol": _one_of("masked", "unmasked"),
+    "train.seed": (_int(0), "an integer >= 0"),
+    "train.num_threads": (_optional_int(1), "an integer >= 1, or null for torch's default"),
+}
+
+
+def _upgrade(section: str, values: dict) -> dict:
+    """Stored rows name ``train.exclude_history`` (before both protocols were stored): it chose
+    the protocol that selected the epoch."""
+    if section == "train" and "exclude_history" in values:
+        values["select_protocol"] = "masked" if values.pop("exclude_history") else "unmasked"
+    return values
+
+
+SECTIONS = {"data": DataConfig, "text": TextConfig, "model": ModelConfig, "method": MethodConfig,
+            "train": TrainConfig}
 PROFILES = ("default", "cpu-small", "gpu-full")
 BOOKKEEPING = {"train": ("device", "num_threads", "eval_batch_size"), "data": ("data_dir",)}
-RECIPE_VERSION = 1   # bump when a default above changes what a run computes
+RECIPE_VERSION = 1   # bump when a default above, the trainer or the evaluation changes what a run computes

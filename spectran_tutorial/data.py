@@ -5,9 +5,14 @@ when item text exists, ``items.jsonl``. Items are re-indexed ``1..N`` (0 is padd
 order of their raw ids. Each user's chronological sequence is split leave-one-out: the last item
 is the test target, the second-to-last the validation target, the rest is training history.
 
-Rule for short users: users with fewer than ``min_user_len`` (3) interactions cannot provide a
-training item, a validation target and a test target; they are dropped and counted in
-``SequenceData.stats["dropped_short_users"]``.
+Rules that change the data, each counted in ``SequenceData.stats`` and said on the console:
+
+* repeats: an item that follows itself in a user's chronological sequence (a duplicated line, a
+  double click) is kept once (``stats["dropped_repeats"]``). Left in, the copy would be the target
+  whose answer is the last history item, and metrics would soar (a file with every line twice
+  reaches NDCG@10 = 1).
+* short users: users with fewer than ``min_user_len`` (3) interactions cannot provide a training
+  item, a validation target and a test target; they are dropped (``stats["dropped_short_users"]``).
 """
 from __future__ import annotations
 
@@ -52,6 +57,9 @@ def dataset_dir(name: str, data_dir: str | os.PathLike | None = None) -> Path:
     if not (path / "interactions.tsv").is_file():
         present = sorted(p.name for p in root.iterdir() if (p / "interactions.tsv").is_file())
         known = f"known datasets: {', '.join(DATASETS)}"
+        if path.is_dir():
+            raise DataError(f"{path / 'interactions.tsv'}: file not found; a dataset folder needs its "
+                            f"interactions (found: {', '.join(sorted(p.name for p in path.iterdir())) or 'nothing'})")
         if name not in DATASETS:
             raise DataError(f"unknown dataset {name!r}; {known}")
         raise DataError(
@@ -70,6 +78,20 @@ class SequenceData:
     items: list[dict] | None = None     # metadata of internal item i+1 at position i, if any
     stats: dict = field(default_factory=dict)
     timestamps: list[np.ndarray] | None = None   # unix seconds aligned with ``sequences``, if known
+    files: dict[str, str] | None = None          # sha256 of each file it was read from, by file name
+
+    def fingerprint(self, with_text: bool = True) -> dict[str, str]:
+        """sha256 of the files this data was read from (the item text only ``with_text``); data
+        built in memory gets a digest of its sequences and item ids instead."""
+        if self.files is not None:
+            return {k: v for k, v in self.files.items() if with_text or k != "items.jsonl"}
+        import hashlib
+        h = hashlib.sha256("\n".join(self.item_ids).encode())
+        for s in self.sequences:
+            h.update(np.asarray(s, dtype=np.int64).tobytes() + b"|")
+        if with_text and self.items is not None:
+            h.update(json.dumps(self.items, sort_keys=True, default=str).encode())
+        return {"in-memory": h.hexdigest()}
 
     @property
     def num_items(self) -> int:
@@ -109,44 +131,59 @@ class SequenceData:
         return counts
 
 
+def _text_lines(path: Path):
+    """The lines of a UTF-8 text file, with a one-line error naming the file and line for a byte
+    order mark or bytes that are not UTF-8."""
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raise DataError(f"{path}:1: the file starts with a UTF-8 byte order mark (BOM); "
+                                "save it as UTF-8 without BOM")
+            try:
+                yield n, raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise DataError(f"{path}:{n}: not UTF-8 text (byte {raw[e.start]:#04x} at column "
+                                f"{e.start + 1}); save the file as UTF-8") from None
+
+
 def read_interactions(path: Path) -> dict[str, list[tuple]]:
     """``{user: [(order, item), ...]}`` from an interactions file, validated line by line; with a
     ``timestamp`` column the events are ``(order, item, timestamp)`` (integer unix seconds)."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with path.open(encoding="utf-8") as f:
-        header = f.readline().rstrip("\n").split("\t")
-        if header == [""]:
-            raise DataError(f"{path}: the file is empty")
-        need = ["user_id", "item_id", "order"]
-        if header[:3] != need:
-            raise DataError(f"{path}:1: header must start with {'  '.join(need)} (tab-separated), "
-                            f"found {header!r}")
-        timed = len(header) > 3 and header[3] == "timestamp"
-        users: dict[str, list[tuple]] = {}
-        for n, line in enumerate(f, start=2):
-            line = line.rstrip("\n")
-            if not line:
-                continue
-            parts = line.split("\t")
-            if len(parts) != len(header):
-                raise DataError(f"{path}:{n}: expected {len(header)} tab-separated fields, "
-                                f"found {len(parts)}: {line[:80]!r}")
-            user, item, order = parts[0], parts[1], parts[2]
-            if not user or not item:
-                raise DataError(f"{path}:{n}: empty user_id or item_id")
+    lines = _text_lines(path)
+    header = next(lines, (1, ""))[1].rstrip("\r\n").split("\t")
+    if header == [""]:
+        raise DataError(f"{path}: the file is empty")
+    need = ["user_id", "item_id", "order"]
+    if header[:3] != need:
+        raise DataError(f"{path}:1: header must start with {'  '.join(need)} (tab-separated), "
+                        f"found {header!r}")
+    timed = len(header) > 3 and header[3] == "timestamp"
+    users: dict[str, list[tuple]] = {}
+    for n, line in lines:
+        line = line.rstrip("\r\n")
+        if not line:
+            continue
+        parts = line.split("\t")
+        if len(parts) != len(header):
+            raise DataError(f"{path}:{n}: expected {len(header)} tab-separated fields, "
+                            f"found {len(parts)}: {line[:80]!r}")
+        user, item, order = parts[0], parts[1], parts[2]
+        if not user or not item:
+            raise DataError(f"{path}:{n}: empty user_id or item_id")
+        try:
+            pos = int(order)
+        except ValueError:
+            raise DataError(f"{path}:{n}: order must be an integer, found {order!r}") from None
+        event = (pos, item)
+        if timed:
             try:
-                pos = int(order)
+                event += (int(float(parts[3])),)
             except ValueError:
-                raise DataError(f"{path}:{n}: order must be an integer, found {order!r}") from None
-            event = (pos, item)
-            if timed:
-                try:
-                    event += (int(float(parts[3])),)
-                except ValueError:
-                    raise DataError(f"{path}:{n}: timestamp must be a number of seconds, "
-                                    f"found {parts[3]!r}") from None
-            users.setdefault(user, []).append(event)
+                raise DataError(f"{path}:{n}: timestamp must be a number of seconds, "
+                                f"found {parts[3]!r}") from None
+        users.setdefault(user, []).append(event)
     if not users:
         raise DataError(f"{path}: the file has a header but no interactions")
     return users
@@ -155,34 +192,43 @@ def read_interactions(path: Path) -> dict[str, list[tuple]]:
 def read_items(path: Path) -> dict[str, dict]:
     """``{item_id: record}`` from an items.jsonl file, validated line by line."""
     items = {}
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise DataError(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if not isinstance(rec, dict) or "item_id" not in rec:
-                raise DataError(f"{path}:{n}: each line must be a JSON object with an 'item_id'")
-            items[str(rec["item_id"])] = rec
-    if not items:
-        raise DataError(f"{path}: the file is empty")
+    for n, line in _text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(f"{path}:{n}: not valid JSON: {e.msg} at column {e.colno} "
+                            f"(line starts {line.strip()[:60]!r})") from None
+        if not isinstance(rec, dict) or "item_id" not in rec:
+            raise DataError(f"{path}:{n}: each line must be a JSON object with an 'item_id'")
+        items[str(rec["item_id"])] = rec
     return items
 
 
+def drop_repeats(events: list[tuple]) -> list[tuple]:
+    """A user's chronological events without an item directly repeating the one before it."""
+    return [e for k, e in enumerate(events) if k == 0 or e[1] != events[k - 1][1]]
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
-                 max_users: int | None = None, min_user_len: int = 3) -> SequenceData:
+                 max_users: int | None = None, min_user_len: int = 3, log=print) -> SequenceData:
     """Load, validate, re-index and order a dataset. ``max_users`` keeps the first users
-    (in sorted order of their ids), for small real subsets."""
+    (in sorted order of their ids), for small real subsets. What the rules of the module's
+    docstring drop is counted in ``stats`` and said through ``log``."""
+    if max_users is not None and max_users < 1:
+        raise DataError(f"max_users must be at least 1, not {max_users}")
     folder = dataset_dir(name, data_dir)
     raw = read_interactions(folder / "interactions.tsv")
     user_names = sorted(raw)
     if max_users is not None:
         user_names = user_names[:max_users]
-    seqs, times, kept, short = [], [], [], 0
+    seqs, times, kept, short, repeats, repeat_users = [], [], [], 0, 0, 0
     for u in user_names:
-        events = sorted(raw[u])
+        events = drop_repeats(sorted(raw[u]))
+        if len(events) < len(raw[u]):
+            repeats += len(raw[u]) - len(events)
+            repeat_users += 1
         if len(events) < min_user_len:
             short += 1
             continue
@@ -197,13 +243,27 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *,
     items = None
     if (folder / "items.jsonl").is_file():
         meta = read_items(folder / "items.jsonl")
-        items = [meta.get(i, {"item_id": i}) for i in item_ids]
+        if meta:
+            items = [meta.get(i, {"item_id": i}) for i in item_ids]
+        else:
+            log(f"note: {folder / 'items.jsonl'} holds no items; methods that read item text will refuse")
     stats = {"users": len(kept), "items": len(item_ids),
-             "interactions": int(sum(len(s) for s in sequences)), "dropped_short_users": short}
+             "interactions": int(sum(len(s) for s in sequences)), "dropped_short_users": short,
+             "dropped_repeats": repeats}
+    if repeats:
+        log(f"note: {folder / 'interactions.tsv'}: dropped {repeats} repeated interactions (an item directly "
+            f"following itself) of {repeat_users} users")
+    if short:
+        log(f"note: {folder / 'interactions.tsv'}: dropped {short} users with fewer than {min_user_len} "
+            f"interactions")
     timestamps = None
     if times[0] is not None:
         timestamps = [np.array(t, dtype=np.int64) for t in times]
-    return SequenceData(name, item_ids, kept, sequences, items, stats, timestamps)
+    from .runs import file_digest
+    files = {"interactions.tsv": file_digest(folder / "interactions.tsv")}
+    if items is not None:
+        files["items.jsonl"] = file_digest(folder / "items.jsonl")
+    return SequenceData(name, item_ids, kept, sequences, items, stats, timestamps, files)
 
 
 def k_core(users: dict[str, list], k: int = 5) -> dict[str, list]:

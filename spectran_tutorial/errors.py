@@ -11,3 +11,7 @@ class DataError(SpectranError):
 
 class TextError(SpectranError):
     """Item text or its embedding matrix is missing, malformed or of the wrong shape."""
+
+
+class ConfigError(SpectranError, ValueError):
+    """A setting outside its allowed range."""

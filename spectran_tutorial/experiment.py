@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 
 from .config import Config
-from .train import default_run_dir, train
+from .runs import run_dir, run_key
+from .train import train
 
 
 def grid(base: Config, datasets, backbones, methods, seeds) -> list[Config]:
@@ -26,7 +27,8 @@ def grid(base: Config, datasets, backbones, methods, seeds) -> list[Config]:
 
 
 def cell_key(cfg: Config) -> str:
-    return f"{cfg.data.dataset}/{cfg.model.backbone}/{cfg.method.name}/s{cfg.train.seed}/{cfg.digest()}"
+    """The key of a cell: its settings, the fingerprint of the data it reads and its recipe."""
+    return run_key(cfg)
 
 
 def read_results(path: Path) -> list[dict]:
@@ -43,17 +45,22 @@ def read_results(path: Path) -> list[dict]:
 
 
 def _claim(lock: Path) -> bool:
+    """Take the lock of a cell. The lock appears with its owner's PID already in it (written to a
+    private file, then hard-linked into place, which fails if the lock exists), so no other
+    process can see an empty lock and take it over; a lock whose owner has died is taken over."""
+    mine = lock.with_name(f"{lock.name}.{os.getpid()}")
+    mine.write_text(str(os.getpid()))
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        os.link(mine, lock)
+        return True
     except FileExistsError:
         pid = lock.read_text().strip() if lock.is_file() else ""
         if pid.isdigit() and _alive(int(pid)):
             return False
         lock.unlink(missing_ok=True)          # left by a killed process: take it over
         return _claim(lock)
-    os.write(fd, str(os.getpid()).encode())
-    os.close(fd)
-    return True
+    finally:
+        mine.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:
@@ -78,9 +85,9 @@ def run_grid(cells: list[Config], results: str | Path, runs_root: str | Path = "
         key = cell_key(cfg)
         if key in elsewhere or any(r.get("key") == key for r in read_results(results)):
             continue
-        run_dir = default_run_dir(cfg, runs_root)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        lock = run_dir / "lock"
+        folder = run_dir(cfg, runs_root)
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = folder / "lock"
         if not _claim(lock):
             log(f"[{n}/{len(cells)}] {key}: another process is running it")
             continue
@@ -88,7 +95,7 @@ def run_grid(cells: list[Config], results: str | Path, runs_root: str | Path = "
             if any(r.get("key") == key for r in read_results(results)):
                 continue
             log(f"[{n}/{len(cells)}] {key}")
-            row = train(cfg, run_dir=run_dir, progress=progress, log=lambda line: log(f"  {line}"))
+            row = train(cfg, run_dir=folder, progress=progress, log=lambda line: log(f"  {line}"))
             row = {"key": key, **{k: v for k, v in row.items() if k != "history"}}
             with results.open("a") as f:        # one short write per finished cell
                 f.write(json.dumps(row) + "\n")

@@ -29,6 +29,18 @@ def git_commit() -> str | None:
         return os.environ.get("SPECTRAN_COMMIT")
 
 
+@functools.cache
+def code_fingerprint() -> str:
+    """sha256 (16 hex digits) of the package's source files, read once per process: tells apart
+    the code of two rows even when their commit is "-dirty" or unknown."""
+    import hashlib
+    package = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -47,7 +59,8 @@ def device_name(device: torch.device) -> str:
 
 def provenance(device: torch.device) -> dict:
     from . import __version__
-    return {"package_version": __version__, "git_commit": git_commit(), "device": device_name(device),
+    return {"package_version": __version__, "git_commit": git_commit(), "code": code_fingerprint(),
+            "device": device_name(device),
             "torch_version": torch.__version__, "python": platform.python_version(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 

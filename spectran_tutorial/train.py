@@ -1,14 +1,14 @@
-"""Training with early stopping on validation NDCG@10, resumable after being killed.
+"""Training with early stopping on a validation metric, resumable after being killed.
 
-``train(cfg)`` is the whole pipeline of one run: data, text matrix (when the method needs one),
-item table, backbone, optimisation, final evaluation and diagnostics. Each run lives in its own
-folder (``runs/<dataset>/<backbone>-<method>-s<seed>-<config digest>``): ``checkpoint.pt`` is
-rewritten after every epoch, so a killed run restarts where it stopped, and ``result.json`` marks
-it finished.
+``make_trainer(cfg, data, text)`` is the recipe of one model (seed, item table, backbone,
+optimiser); ``train(cfg)`` is the whole pipeline of one run: data, text matrix (when the method
+needs one), the trainer, final evaluation under both protocols, metrics by item popularity and
+diagnostics. Each run lives in its own folder (see :mod:`spectran_tutorial.runs`):
+``checkpoint.pt`` is rewritten after every epoch, so a killed run restarts where it stopped, and
+``result.json`` marks it finished.
 """
 from __future__ import annotations
 
-import json
 import random
 import time
 from dataclasses import dataclass
@@ -23,14 +23,15 @@ from .batching import ClozeBatches, NextItemBatches
 from .config import Config
 from .data import SequenceData, load_dataset
 from .diagnostics import table_report
-from .evaluate import evaluate
+from .errors import SpectranError
+from .evaluate import evaluate, metrics_by_bucket, popularity_buckets, rank_targets
 from .item_tables import build_item_table, needs_text, resolve_method
 from .losses import LOSSES
 from .model import SequentialRecommender
-from .provenance import git_commit, pick_device, provenance
+from .metrics import ranking_metrics
+from .provenance import code_fingerprint, git_commit, pick_device, provenance
+from .runs import RunFolder, data_fingerprint, recipe, run_dir as default_run_dir, run_key
 from .text import TextMatrix, text_matrix
-
-SELECT_METRIC = "ndcg@10"
 
 
 def seed_everything(seed: int) -> None:
@@ -44,9 +45,16 @@ def build_model(cfg: Config, data: SequenceData, text: torch.Tensor | None = Non
     return SequentialRecommender(table, build_backbone(cfg.model, cfg.data))
 
 
-def default_run_dir(cfg: Config, root: str | Path = "runs") -> Path:
-    return Path(root) / cfg.data.dataset / (
-        f"{cfg.model.backbone}-{cfg.method.name}-s{cfg.train.seed}-{cfg.digest()}")
+def make_trainer(cfg: Config, data: SequenceData, text: TextMatrix | torch.Tensor | None = None, *,
+                 device: torch.device | str | None = None, run_dir: Path | None = None,
+                 progress: bool = False, log=print) -> "Trainer":
+    """The recipe of one model: seed everything, build the item table and the backbone, and wrap
+    them in a :class:`Trainer` (``trainer.fit()`` trains, ``trainer.model`` is the model)."""
+    matrix = text.matrix if isinstance(text, TextMatrix) else text
+    seed_everything(cfg.train.seed)
+    model = build_model(cfg, data, matrix)
+    device = pick_device(cfg.train.device) if device is None else torch.device(device)
+    return Trainer(cfg, data, model, device, run_dir, progress, log)
 
 
 @dataclass
@@ -64,8 +72,10 @@ class TrainState:
 
 class Trainer:
     def __init__(self, cfg: Config, data: SequenceData, model: SequentialRecommender,
-                 device: torch.device, run_dir: Path | None = None, progress: bool = True, log=print):
+                 device: torch.device, run_dir: Path | None = None, progress: bool = True, log=print,
+                 key: str | None = None):
         self.cfg, self.data, self.model, self.device = cfg, data, model.to(device), device
+        self.key = key
         self.run_dir, self.progress, self.log = run_dir, progress, log
         t = cfg.train
         if t.loss not in LOSSES:
@@ -93,7 +103,8 @@ class Trainer:
             return
         blob = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "best_model": self.best_model, "state": self.state.to_dict(),
-                "torch_rng": torch.get_rng_state()}
+                "torch_rng": torch.get_rng_state(), "key": self.key,
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
         tmp = self.checkpoint_path.with_suffix(".tmp")
         torch.save(blob, tmp)
         tmp.replace(self.checkpoint_path)
@@ -101,12 +112,26 @@ class Trainer:
     def load_checkpoint(self) -> bool:
         if not (self.checkpoint_path and self.checkpoint_path.is_file()):
             return False
-        blob = torch.load(self.checkpoint_path, map_location=self.device, weights_only=False)
-        self.model.load_state_dict(blob["model"])
+        path = self.checkpoint_path
+        try:
+            blob = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as e:   # a file cut short or not a checkpoint at all
+            raise SpectranError(f"{path}: cannot read the checkpoint ({type(e).__name__}); delete it, "
+                                "or rerun with --fresh, to start this run again") from None
+        if self.key and blob.get("key") not in (None, self.key):
+            raise SpectranError(f"{path} belongs to run {blob['key']}, not to {self.key}; delete it, "
+                                "or rerun with --fresh")
+        try:
+            self.model.load_state_dict(blob["model"])
+        except RuntimeError:
+            raise SpectranError(f"{path} holds a model of other shapes (other data or settings); "
+                                "delete it, or rerun with --fresh") from None
         self.optimizer.load_state_dict(blob["optimizer"])
         self.best_model = blob["best_model"]
         self.state = TrainState(**blob["state"])
         torch.set_rng_state(blob["torch_rng"])
+        if blob.get("cuda_rng") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(blob["cuda_rng"])
         return True
 
     # -- training ------------------------------------------------------------------------------
@@ -139,10 +164,14 @@ class Trainer:
             bar.set_postfix(loss=f"{total / count:.4f}")
         return total / max(count, 1)
 
-    def evaluate(self, split: str) -> dict[str, float]:
-        t = self.cfg.train
+    def evaluate(self, split: str) -> dict[str, dict]:
+        """Metrics of ``split`` under both protocols (``{"masked": {...}, "unmasked": {...}}``)."""
         return evaluate(self.model, self.data, split, max_len=self.cfg.data.max_len,
-                        batch_size=t.eval_batch_size, exclude_history=t.exclude_history, device=self.device)
+                        batch_size=self.cfg.train.eval_batch_size, device=self.device)
+
+    def ranks(self, split: str):
+        return rank_targets(self.model, self.data, split, max_len=self.cfg.data.max_len,
+                            batch_size=self.cfg.train.eval_batch_size, device=self.device)
 
     def fit(self) -> TrainState:
         t, s = self.cfg.train, self.state
@@ -152,15 +181,15 @@ class Trainer:
             s.train_seconds += time.perf_counter() - start
             s.epoch += 1
             if s.epoch % t.eval_every == 0 or s.epoch == t.epochs:
-                valid = self.evaluate("valid")
-                score = valid[SELECT_METRIC]
+                valid = self.evaluate("valid")[t.select_protocol]
+                score = valid[t.select_metric]
                 if score > s.best_score:
                     s.best_score, s.best_epoch, s.bad_evals = score, s.epoch, 0
                     self.best_model = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
                 else:
                     s.bad_evals += 1
                 s.history.append({"epoch": s.epoch, "loss": loss, **{f"valid_{k}": v for k, v in valid.items()}})
-                self.log(f"epoch {s.epoch:3d}  loss {loss:.4f}  valid {SELECT_METRIC} {score:.4f}  "
+                self.log(f"epoch {s.epoch:3d}  loss {loss:.4f}  valid {t.select_metric} {score:.4f}  "
                          f"(best {s.best_score:.4f} at {s.best_epoch})")
             self.save_checkpoint()
         if self.best_model is not None:
@@ -177,57 +206,69 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
           log=print, fresh: bool = False) -> dict:
     """Train and evaluate one configuration; returns (and stores) the result record.
 
-    ``run_dir="auto"`` keeps checkpoints under ``runs_root``; ``None`` keeps nothing on disk.
-    A finished run folder is reused unless ``fresh``.
+    ``run_dir="auto"`` keeps checkpoints under ``runs_root`` in the folder of the run's key;
+    ``None`` keeps nothing on disk. A finished run is reused unless ``fresh``.
     """
+    cfg.validate()
+    resolve_method(cfg.method)    # fail early on an unknown method name
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
-    resolve_method(cfg.method)    # fail early on an unknown method name
-    git_commit()                  # the commit is read now, before any edit of the tree can follow
-    device = pick_device(cfg.train.device)
-    if run_dir == "auto":
-        run_dir = default_run_dir(cfg, runs_root)
-    run_dir = Path(run_dir) if run_dir else None
-    if run_dir:
-        if fresh and run_dir.exists():
-            for f in ("checkpoint.pt", "result.json"):
-                (run_dir / f).unlink(missing_ok=True)
-        if (run_dir / "result.json").is_file():
-            log(f"already finished: {run_dir / 'result.json'}")
-            return json.loads((run_dir / "result.json").read_text())
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2))
+    git_commit(), code_fingerprint()   # read now, before any edit of the tree can follow
+    identity = {"key": run_key(cfg, data), "data_files": data_fingerprint(cfg, data), "recipe": recipe(cfg)}
+    folder = RunFolder(default_run_dir(cfg, runs_root, data) if run_dir == "auto" else run_dir)
+    done = None if fresh else folder.finished()
+    if done is not None:
+        log(f"already finished: {folder.result_path}")
+        return done
+    folder.start(cfg, identity, fresh)
     if data is None:
         d = cfg.data
-        data = load_dataset(d.dataset, d.data_dir, max_users=d.max_users, min_user_len=d.min_user_len)
+        data = load_dataset(d.dataset, d.data_dir, max_users=d.max_users, min_user_len=d.min_user_len, log=log)
     if text is None:
         text = prepare_text(cfg, data, progress)
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg, data, text.matrix if text is not None else None)
-    trainer = Trainer(cfg, data, model, device, run_dir, progress, log)
+    trainer = make_trainer(cfg, data, text, run_dir=folder.path, progress=progress, log=log)
+    trainer.key = identity["key"]
     if trainer.load_checkpoint():
-        log(f"resuming {run_dir} after epoch {trainer.state.epoch}")
+        log(f"resuming {folder.path} after epoch {trainer.state.epoch}")
     state = trainer.fit()
+    result = {"dataset": cfg.data.dataset, "backbone": cfg.model.backbone, "method": cfg.method.name,
+              "seed": cfg.train.seed, **final_evaluation(trainer),
+              "epochs": state.epoch, "best_epoch": state.best_epoch,
+              "seconds_per_epoch": state.train_seconds / max(state.epoch, 1),
+              **run_facts(trainer, text), "history": state.history, "config": cfg.to_dict(),
+              **identity, **provenance(trainer.device)}
+    folder.finish(result, trainer.model.state_dict())
+    return result
+
+
+def final_evaluation(trainer: Trainer) -> dict:
+    """Validation and test metrics of the selected model under both protocols (``valid``/``test``
+    are the masked protocol, as in rows stored before both were kept; ``*_unmasked`` the other),
+    and the test metrics by popularity of the target item, all from one ranking pass per split."""
     start = time.perf_counter()
-    valid = trainer.evaluate("valid")
+    valid = trainer.ranks("valid")
     eval_seconds = time.perf_counter() - start
-    test = trainer.evaluate("test")
+    test = trainer.ranks("test")
+    out = {}
+    for split, ranks in (("valid", valid), ("test", test)):
+        out[split] = ranking_metrics(ranks.masked)
+        out[f"{split}_unmasked"] = ranking_metrics(ranks.unmasked)
+    bucket, bounds = popularity_buckets(trainer.data, "test")
+    cfg = trainer.cfg.train
+    return {**out, "protocols": {"valid": "masked", "test": "masked", "valid_unmasked": "unmasked",
+                                 "test_unmasked": "unmasked",
+                                 "selection": f"valid {cfg.select_metric} ({cfg.select_protocol})"},
+            "test_by_popularity": metrics_by_bucket(test, bucket, bounds), "eval_seconds": eval_seconds}
+
+
+def run_facts(trainer: Trainer, text: TextMatrix | None) -> dict:
+    """What a run was made of: data statistics, parameters, the text matrix and the final table."""
+    model = trainer.model
     with torch.no_grad():
         table = model.table()
-    result = {
-        "dataset": cfg.data.dataset, "backbone": cfg.model.backbone, "method": cfg.method.name,
-        "seed": cfg.train.seed, "valid": valid, "test": test,
-        "epochs": state.epoch, "best_epoch": state.best_epoch,
-        "seconds_per_epoch": state.train_seconds / max(state.epoch, 1), "eval_seconds": eval_seconds,
-        "data": data.stats, "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "encoder": text.encoder if text is not None else None,
-        "text_dim": text.dim if text is not None else None,
-        "items_without_text": text.missing if text is not None else None,
-        "diagnostics": {**table_report(table), **model.table.diagnostics()},
-        "history": state.history, "config": cfg.to_dict(), **provenance(device),
-    }
-    if run_dir:
-        (run_dir / "result.json").write_text(json.dumps(result, indent=2))
-        (run_dir / "checkpoint.pt").unlink(missing_ok=True)
-        torch.save(model.state_dict(), run_dir / "model.pt")
-    return result
+    return {"data": trainer.data.stats,
+            "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+            "encoder": text.encoder if text is not None else None,
+            "text_dim": text.dim if text is not None else None,
+            "items_without_text": text.missing if text is not None else None,
+            "diagnostics": {**table_report(table), **model.table.diagnostics()}}

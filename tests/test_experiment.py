@@ -73,13 +73,60 @@ def test_truncated_last_line_is_ignored(tmp_path):
     assert [r["key"] for r in read_results(path)] == ["a"]
 
 
-def test_digest_ignores_bookkeeping_and_sees_every_result_setting():
-    base = Config()
-    assert base.replace("train", device="cuda", num_threads=4).digest() == base.digest()
-    assert base.replace("data", data_dir="/elsewhere").digest() == base.digest()
-    assert base.replace("method", threshold_init=0.5).digest() != base.digest()
-    assert base.replace("train", seed=1).digest() != base.digest()
-    assert Config.from_dict(base.to_dict()).digest() == base.digest()
+def test_key_ignores_bookkeeping_and_sees_every_result_setting(data_dir, tmp_path):
+    from spectran_tutorial.runs import run_key
+    base = Config().replace("data", data_dir=str(data_dir))
+    assert run_key(base.replace("train", device="cuda", num_threads=4)) == run_key(base)
+    copy = tmp_path / "copy"
+    (copy / "amazon-office").mkdir(parents=True)
+    for name in ("interactions.tsv", "items.jsonl"):     # the same bytes in another folder
+        (copy / "amazon-office" / name).write_bytes((data_dir / "amazon-office" / name).read_bytes())
+    assert run_key(base.replace("data", data_dir=str(copy))) == run_key(base)
+    assert run_key(base.replace("method", threshold_init=0.5)) != run_key(base)
+    assert run_key(base.replace("train", seed=1)) != run_key(base)
+    assert run_key(Config.from_dict(base.to_dict())) == run_key(base)
+
+
+def _office_copy(data_dir, root, drop_users=0, text_suffix=""):
+    """A copy of amazon-office under the same name, without its first users or with other text."""
+    folder = root / "amazon-office"
+    folder.mkdir(parents=True)
+    lines = (data_dir / "amazon-office" / "interactions.tsv").read_text().splitlines(keepends=True)
+    dropped = {line.split("\t")[0] for line in lines[1:]}
+    dropped = set(sorted(dropped)[:drop_users])
+    (folder / "interactions.tsv").write_text(lines[0] + "".join(x for x in lines[1:] if x.split("\t")[0] not in dropped))
+    items = [json.loads(x) for x in (data_dir / "amazon-office" / "items.jsonl").read_text().splitlines()]
+    (folder / "items.jsonl").write_text("".join(json.dumps({**r, "title": r.get("title", "") + text_suffix}) + "\n"
+                                                for r in items))
+    return root
+
+
+def test_other_data_under_the_same_name_is_never_reused(data_dir, tmp_path):
+    """Measured once: a second copy of amazon-office with other interactions returned the first
+    copy's result ("already finished"), and a grid on it ran nothing. Now each copy has its own key."""
+    from spectran_tutorial.runs import run_key
+    from spectran_tutorial.train import train
+    first = _office_copy(data_dir, tmp_path / "a")
+    second = _office_copy(data_dir, tmp_path / "b", drop_users=40)
+    base = Config().replace("data", max_users=120, data_dir=str(first)).replace("model", dim=8)
+    base = base.replace("train", epochs=1, batch_size=32)
+    other = base.replace("data", data_dir=str(second))
+    assert run_key(base) != run_key(other)
+    runs = tmp_path / "runs"
+    a = train(base, runs_root=runs, progress=False, log=lambda *_: None)
+    said = []
+    b = train(other, runs_root=runs, progress=False, log=said.append)
+    assert not any("already finished" in line for line in said)
+    assert a["key"] != b["key"] and a["data_files"] != b["data_files"]
+    assert a["test"] != b["test"]
+    cells = grid(other, ["amazon-office"], ["sasrec"], ["id"], [0, 1])
+    rows = run_grid(cells, tmp_path / "r.jsonl", runs, log=lambda *_: None)
+    assert len(rows) == 2 and all(r["data_files"] == b["data_files"] for r in rows)
+    # the item text counts only for methods that read it
+    text_changed = _office_copy(data_dir, tmp_path / "c", text_suffix=" (new)")
+    moved = base.replace("data", data_dir=str(text_changed))
+    assert run_key(moved) == run_key(base)
+    assert run_key(moved.replace("method", name="pca")) != run_key(base.replace("method", name="pca"))
 
 
 def _row(method, seed, ndcg, dataset="d"):

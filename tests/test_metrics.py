@@ -26,15 +26,35 @@ def test_metrics_by_hand():
     assert m["ndcg@20"] == pytest.approx(expected20)
 
 
-def test_mask_history_keeps_the_target_and_hides_seen_items():
-    from spectran_tutorial.evaluate import mask_history
-    scores = torch.tensor([[0.0, 0.9, 0.8, 0.7, 0.1],
-                           [0.0, 0.9, 0.8, 0.7, 0.1]])
-    history = torch.tensor([[0, 1, 2],       # seen items 1 and 2; target 3
-                            [1, 3, 4]])      # the target 3 repeats a history item: it stays rankable
-    mask_history(scores, history, torch.tensor([3, 3]))
-    assert target_ranks(scores, torch.tensor([3, 3])).tolist() == [0, 1]
-    assert torch.equal(scores[0], torch.tensor([-math.inf, -math.inf, -math.inf, 0.7, 0.1]))
+def test_both_protocols_from_one_pass_by_hand():
+    """Unmasked rank = masked rank + distinct history items scored at least as high as the target;
+    a target that repeats a history item stays rankable, and a repeated history item counts once."""
+    from spectran_tutorial.evaluate import rank_both
+    scores = torch.tensor([[0.0, 0.9, 0.8, 0.7, 0.1, 0.75],
+                           [0.0, 0.9, 0.8, 0.7, 0.1, 0.75],
+                           [0.0, 0.2, 0.9, 0.7, 0.7, 0.1]])
+    # equal lengths keep the rows in order (batches are sorted by history length)
+    histories = [np.array([1, 2, 1, 2]),    # seen 1 and 2 (above target 3); unseen 5 is above too
+                 np.array([1, 3, 4, 1]),    # target 3 repeats a history item; 1 is seen twice
+                 np.array([4, 2, 4, 2])]    # 4 ties with target 3: a tie counts against the target
+    targets = np.array([3, 3, 3])
+    ranks = rank_both(histories, targets, lambda seqs: scores[: len(seqs)].clone(), batch_size=8)
+    assert ranks.unmasked.tolist() == [3, 3, 2]
+    assert ranks.masked.tolist() == [1, 2, 0]
+    # a target below every seen item: masking moves it up by exactly the number of seen items
+    low = rank_both([np.array([1, 2, 3])], np.array([4]), lambda seqs: scores[:1].clone())
+    assert (low.unmasked - low.masked).tolist() == [3]
+
+
+def test_popularity_buckets_have_equal_sizes_and_rising_bounds(office_small):
+    from spectran_tutorial.evaluate import popularity_buckets
+    bucket, bounds = popularity_buckets(office_small, "test", buckets=5)
+    sizes = np.bincount(bucket, minlength=5)
+    assert sizes.max() - sizes.min() <= 1 and sizes.sum() == office_small.num_users
+    lows, highs = zip(*bounds)
+    assert list(lows) == sorted(lows) and list(highs) == sorted(highs) and highs[-1] > lows[0]
+    pop = office_small.item_popularity()[office_small.eval_pairs("test")[1]]
+    assert pop[bucket == 0].max() <= pop[bucket == 4].min()
 
 
 def test_no_test_target_repeats_its_history(data_dir):

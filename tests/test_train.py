@@ -104,16 +104,14 @@ def test_cli_errors_are_one_line(argv, message, data_dir, capsys, tmp_path):
     assert code == 2 and message in err and "Traceback" not in err
 
 
-def test_public_evaluation_follows_the_protocol_by_default(office_small):
-    """evaluate() without options masks the history, as the trainer and the config do."""
+def test_evaluation_gives_both_protocols_and_selects_on_the_configured_one(office_small):
     from spectran_tutorial.evaluate import rank_targets
     torch.manual_seed(0)
     model = build_model(small_config(), office_small)
-    default = rank_targets(model, office_small, "test", max_len=50)
-    masked = rank_targets(model, office_small, "test", max_len=50, exclude_history=True)
-    unmasked = rank_targets(model, office_small, "test", max_len=50, exclude_history=False)
-    assert Config().train.exclude_history
-    assert (default == masked).all() and (masked <= unmasked).all() and (masked < unmasked).any()
+    ranks = rank_targets(model, office_small, "test", max_len=50)
+    assert (ranks.masked <= ranks.unmasked).all() and (ranks.masked < ranks.unmasked).any()
+    assert Config().train.select_protocol == "masked"
+    assert Config.from_dict({"train": {"exclude_history": False}}).train.select_protocol == "unmasked"
 
 
 def test_experiment_refuses_a_setting_that_a_method_name_contradicts(data_dir, tmp_path, capsys):
