@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from .config import PROFILES, Config
-from .errors import SpectranError
+from .errors import ConfigError, SpectranError
 
 
 def _train_parser(sub) -> None:
@@ -61,7 +62,7 @@ def parse_override(item: str) -> tuple[str, str, object]:
         key, raw = item.split("=", 1)
         section, name = key.split(".")
     except ValueError:
-        raise SpectranError(f"--set expects SECTION.FIELD=VALUE, got {item!r}") from None
+        raise ConfigError(f"--set expects SECTION.FIELD=VALUE, got {item!r}") from None
     try:
         value = json.loads(raw)
     except json.JSONDecodeError:
@@ -73,7 +74,7 @@ def apply_overrides(cfg: Config, items: list[str]) -> Config:
     for item in items:
         section, name, value = parse_override(item)
         if not hasattr(cfg, section) or not hasattr(getattr(cfg, section), name):
-            raise SpectranError(f"--set: no config field {section}.{name!r}")
+            raise ConfigError(f"--set: no config field {section}.{name!r}")
         cfg = cfg.replace(section, **{name: value})
     return cfg
 
@@ -110,6 +111,8 @@ def cmd_experiment(args) -> int:
     for method in args.methods:
         check_method_overrides(method, args.set)
     cells = grid(cfg, args.datasets, args.backbones, args.methods, args.seeds)
+    for cell in cells:          # every setting is checked before the first cell runs
+        cell.validate()
     rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet, skip_done_in=args.skip_done_in)
     print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}"
           + (f" (cells finished in {', '.join(args.skip_done_in)} skipped)" if args.skip_done_in else ""))
@@ -117,11 +120,17 @@ def cmd_experiment(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from .report import load_rows, overview_table, report
+    from .report import load_rows, metric, overview_table, report, version_check
     if args.overview:
-        print(overview_table(load_rows(args.results), args.overview))
+        rows = load_rows(args.results)
+        problems, note = version_check(rows)
+        if problems and not args.allow_mixed:
+            raise SpectranError("the results mix versions: " + "; ".join(problems) + " (allow with --allow-mixed)")
+        name = args.overview if "." in args.overview else metric(args.overview, args.protocol)
+        print(f"{name} ({args.protocol if '.' not in args.overview else 'as named'}); {note}\n")
+        print(overview_table(rows, name))
     else:
-        print(report(args.results))
+        print(report(args.results, protocol=args.protocol, allow_mixed=args.allow_mixed))
     return 0
 
 
@@ -145,6 +154,8 @@ def cmd_download(args) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m spectran_tutorial",
                                      description="SpecTran and its baselines for sequential recommendation")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an input error too (or set SPECTRAN_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True)
     _train_parser(sub)
     p = sub.add_parser("experiment", help="run a grid of configurations, resumably")
@@ -163,8 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p = sub.add_parser("report", help="mean and spread over seeds of experiment results, as Markdown")
     p.add_argument("results", nargs="+", help="results files (JSON lines) written by `experiment`")
-    p.add_argument("--overview", nargs="?", const="test.ndcg@10", metavar="METRIC",
-                   help="only the methods x datasets table of METRIC (default test.ndcg@10)")
+    p.add_argument("--overview", nargs="?", const="ndcg@10", metavar="METRIC",
+                   help="only the methods x datasets table of METRIC (default ndcg@10 on the test split)")
+    p.add_argument("--protocol", default="masked", choices=["masked", "unmasked"],
+                   help="history-masked or unmasked full ranking (rows stored before both were kept "
+                        "have only the masked one)")
+    p.add_argument("--allow-mixed", action="store_true",
+                   help="report even when one dataset was read from different data files or one "
+                        "method ran with different recipe versions")
     p = sub.add_parser("datasets", help="list the datasets present in the data directory")
     p.add_argument("--data-dir")
     p = sub.add_parser("download", help="download and convert an official dataset (needs internet)")
@@ -179,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
                "download": cmd_download}[args.command]
     try:
         return handler(args)
-    except (SpectranError, ValueError) as e:
+    except SpectranError as e:      # bad input: one line; any other error keeps its traceback
+        if args.debug or os.environ.get("SPECTRAN_DEBUG"):
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -176,7 +176,8 @@ class Config:
             return cfg.replace("train", epochs=20, patience=3)
         if name == "gpu-full":
             return cfg.replace("train", eval_batch_size=4096, batch_size=256)
-        raise ValueError(f"unknown profile {name!r}; choose one of {PROFILES}")
+        from .errors import ConfigError
+        raise ConfigError(f"unknown profile {name!r}; choose one of {PROFILES}")
 
 
 def _int(lo: int):

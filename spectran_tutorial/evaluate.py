@@ -114,6 +114,7 @@ def popularity_buckets(data: SequenceData, split: str = "test", buckets: int = P
     counts = data.item_popularity()
     _, targets = data.eval_pairs(split)
     pop = counts[targets]
+    buckets = max(1, min(buckets, len(targets)))     # a tiny dataset gets fewer buckets
     order = np.lexsort((targets, pop))
     bucket = np.empty(len(targets), dtype=np.int64)
     for b, part in enumerate(np.array_split(order, buckets)):

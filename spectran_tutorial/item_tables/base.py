@@ -11,9 +11,13 @@ import math
 import torch
 from torch import nn
 
+from ..errors import ConfigError
+
 
 class ItemTable(nn.Module):
     """Base class: subclasses implement :meth:`body`, the (N, d) embeddings of the real items."""
+
+    recipe_version = 1     # bump in a subclass when a change alters what it computes (re-keys its runs)
 
     uses_text = False
     views = 1                  # a table of width views x d is split into views that share the backbone
@@ -68,7 +72,7 @@ class Fusion(nn.Module):
     def __init__(self, num_items: int, dim: int, mode: str = "sum"):
         super().__init__()
         if mode not in ("sum", "concat"):
-            raise ValueError(f"fusion must be 'sum' or 'concat', not {mode!r}")
+            raise ConfigError(f"fusion must be 'sum' or 'concat', not {mode!r}")
         self.mode = mode
         self.ids = id_embedding(num_items, dim)
         self.proj = nn.Linear(2 * dim, dim) if mode == "concat" else None

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import MethodConfig
+from ..errors import ConfigError
 from ..spectral import spectral_basis
 from .base import Fusion, ItemTable, text_scale
 
@@ -37,11 +38,11 @@ class SpecTranTable(ItemTable):
     def __init__(self, num_items: int, dim: int, text: torch.Tensor, cfg: MethodConfig):
         super().__init__(num_items, dim)
         if cfg.phi not in ("softshrink", "softmax"):
-            raise ValueError(f"phi must be 'softshrink' or 'softmax', not {cfg.phi!r}")
+            raise ConfigError(f"phi must be 'softshrink' or 'softmax', not {cfg.phi!r}")
         if cfg.pe_init not in ("pca", "whiten"):
-            raise ValueError(f"pe_init must be 'pca' or 'whiten', not {cfg.pe_init!r}")
+            raise ConfigError(f"pe_init must be 'pca' or 'whiten', not {cfg.pe_init!r}")
         if not (cfg.attention or cfg.position_encoding):
-            raise ValueError("SpecTran needs the attention, the position encoding, or both")
+            raise ConfigError("SpecTran needs the attention, the position encoding, or both")
         basis = spectral_basis(text, center=cfg.center)
         r = basis.rank if cfg.full_spectrum else min(dim, basis.rank)
         self.register_buffer("coords", basis.coords[:, :r].clone(), persistent=False)

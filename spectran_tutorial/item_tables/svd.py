@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..config import MethodConfig
+from ..errors import ConfigError, TextError
 from ..spectral import spectral_basis
 from .adapters import mlp
 from .base import ItemTable, id_embedding, text_scale
@@ -14,7 +15,7 @@ from .base import ItemTable, id_embedding, text_scale
 def _basis(text: torch.Tensor, cfg: MethodConfig, dim: int):
     basis = spectral_basis(text, center=cfg.center)
     if basis.rank < dim:
-        raise ValueError(f"the text matrix has rank {basis.rank}, below the embedding size {dim}")
+        raise TextError(f"the text matrix has rank {basis.rank}, below the embedding size {dim}")
     return basis
 
 
@@ -63,7 +64,7 @@ def select_columns(text: torch.Tensor, dim: int, how: str, item_counts: np.ndarr
             top = np.argsort(-item_counts, kind="stable")[: max(1, len(item_counts) // 5)]
             rows = text[torch.from_numpy(top)]
         return torch.sort(torch.argsort(rows.var(dim=0), descending=True)[:dim]).values
-    raise ValueError(f"select must be 'random', 'stride' or 'variance', not {how!r}")
+    raise ConfigError(f"select must be 'random', 'stride' or 'variance', not {how!r}")
 
 
 class LLMInitSelectTable(ItemTable):
@@ -76,6 +77,9 @@ class LLMInitSelectTable(ItemTable):
     def __init__(self, num_items: int, dim: int, text: torch.Tensor, cfg: MethodConfig,
                  item_counts: np.ndarray | None = None):
         super().__init__(num_items, dim)
+        if dim > text.shape[1]:
+            raise TextError(f"llminit-select initialises the table with model.dim={dim} columns of the text "
+                            f"matrix, which has only {text.shape[1]}; lower model.dim or use llminit")
         cols = text[:, select_columns(text, dim, cfg.select, item_counts)].float()
         cols = cols - cols.mean(0)
         init = cols / cols.std(0).mean() * text_scale(cfg.text_scale, dim)
@@ -94,10 +98,10 @@ class AlphaFuseTable(ItemTable):
     def __init__(self, num_items: int, dim: int, text: torch.Tensor, cfg: MethodConfig):
         super().__init__(num_items, dim)
         if cfg.alphafuse_mode not in ("add", "cover"):
-            raise ValueError(f"alphafuse_mode must be 'add' or 'cover', not {cfg.alphafuse_mode!r}")
+            raise ConfigError(f"alphafuse_mode must be 'add' or 'cover', not {cfg.alphafuse_mode!r}")
         self.null_dim = cfg.null_dim or dim // 2
         if not 0 < self.null_dim <= dim:
-            raise ValueError(f"null_dim must be in 1..{dim}, got {self.null_dim}")
+            raise ConfigError(f"null_dim must be in 1..{dim}, got {self.null_dim}")
         coords = _basis(text, cfg, dim).whitened_coords(dim) * text_scale(cfg.text_scale, dim)
         if cfg.alphafuse_mode == "cover":
             coords = coords.clone()
@@ -118,7 +122,7 @@ class WhitenRecTable(ItemTable):
     def __init__(self, num_items: int, dim: int, text: torch.Tensor, cfg: MethodConfig):
         super().__init__(num_items, dim)
         if cfg.whiten not in ("pca", "zca"):
-            raise ValueError(f"whiten must be 'pca' or 'zca', not {cfg.whiten!r}")
+            raise ConfigError(f"whiten must be 'pca' or 'zca', not {cfg.whiten!r}")
         basis = spectral_basis(text, center=cfg.center)
         white = basis.coords
         if cfg.whiten == "zca":          # rotate back to the original axes: sqrt(N) U V^T

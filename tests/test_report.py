@@ -1,0 +1,60 @@
+import pytest
+
+from spectran_tutorial.errors import SpectranError
+from spectran_tutorial.report import Table, markdown_to_html, metric, summarize, version_check
+
+
+def _row(method, seed, masked, unmasked=None, data="aaa", table=1, commit="c1"):
+    row = {"dataset": "d", "backbone": "sasrec", "method": method, "seed": seed,
+           "test": {"ndcg@10": masked}, "diagnostics": {}, "git_commit": commit}
+    if unmasked is not None:
+        row.update(test_unmasked={"ndcg@10": unmasked}, data_files={"interactions.tsv": data},
+                   recipe={"trainer": 1, "table": table, "backbone": 1})
+    return row
+
+
+def test_metric_names_say_the_protocol():
+    assert metric("ndcg@10", "masked") == "test.ndcg@10"
+    assert metric("hr@20", "unmasked", "valid") == "valid_unmasked.hr@20"
+    with pytest.raises(SpectranError):
+        metric("ndcg@10", "filtered")
+
+
+def test_rows_without_the_unmasked_protocol_are_left_out_of_its_tables():
+    rows = [_row("id", 0, 0.2), _row("id", 1, 0.3, 0.1), _row("pca", 0, 0.4, 0.2)]
+    masked = {c["method"]: c["seeds"] for c in summarize(rows, (metric("ndcg@10", "masked"),))}
+    unmasked = {c["method"]: c["seeds"] for c in summarize(rows, (metric("ndcg@10", "unmasked"),))}
+    assert masked == {"id": 2, "pca": 1} and unmasked == {"id": 1, "pca": 1}
+
+
+def test_version_check_refuses_mixed_data_and_recipes_and_counts_the_rest():
+    same = [_row("id", 0, 0.2, 0.1), _row("id", 1, 0.3, 0.1, commit="c2-dirty"), _row("id", 2, 0.3)]
+    problems, note = version_check(same)
+    assert problems == [] and "3 runs from 2 commits" in note and "1 from trees with uncommitted" in note
+    assert "1 stored before data fingerprints" in note
+    problems, _ = version_check([_row("id", 0, 0.2, 0.1), _row("id", 1, 0.2, 0.1, data="bbb")])
+    assert problems == ["d/interactions.tsv has 2 versions"]
+    problems, _ = version_check([_row("pca", 0, 0.2, 0.1), _row("pca", 1, 0.2, 0.1, table=2)])
+    assert problems == ["pca (table) has recipe versions [1, 2]"]
+
+
+def test_report_refuses_mixed_versions_unless_allowed(tmp_path):
+    import json
+    from spectran_tutorial.report import report
+    path = tmp_path / "r.jsonl"
+    rows = [_row("id", 0, 0.2, 0.1), _row("id", 1, 0.2, 0.1, data="bbb")]
+    for r in rows:
+        r["diagnostics"] = {"effective_rank": 3.0}
+        r["seconds_per_epoch"] = 1.0
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(SpectranError, match="mix versions: d/interactions.tsv has 2 versions"):
+        report([path], protocol="unmasked")
+    assert "Protocol: unmasked" in report([path], protocol="unmasked", allow_mixed=True)
+
+
+def test_tables_render_as_html_tables():
+    md = Table("| a | b |\n|---|---|\n| **x** | `y` < 1 |\n\nA note.")
+    html = md._repr_html_()
+    assert html.count("<table>") == 1 and "<th>a</th>" in html and "<strong>x</strong>" in html
+    assert "<code>y</code> &lt; 1" in html and "<p>A note.</p>" in html and "|" not in html
+    assert markdown_to_html("no table") == "<p>no table</p>"
