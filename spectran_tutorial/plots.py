@@ -49,25 +49,80 @@ def spectral_weights(w, dim: int | None = None, ax=None, columns: int | None = N
 
 
 def mass_by_component(w, dim: int, ax=None):
-    """Share of the total |W| on each spectral component, with the top-d boundary marked."""
+    """Share of W's energy (sum of w^2) on each spectral component, with the top-d boundary marked."""
     fig, ax = _axes(ax)
-    mass = np.abs(np.asarray(w)).sum(0)
+    mass = (np.asarray(w, dtype=float) ** 2).sum(0)
     ax.bar(np.arange(1, len(mass) + 1), mass / mass.sum(), width=1.0)
     ax.axvline(dim + 0.5, color="k", ls="--", lw=1)
+    ax.text(dim + 1, ax.get_ylim()[1] * 0.9, f" d = {dim}", va="top")
     ax.set_xlabel("spectral component")
-    ax.set_ylabel("share of |W|")
+    ax.set_ylabel("share of W's energy (sum of w²)")
     return fig
 
 
-def metric_bars(cells: list[dict], metric: str = "test.ndcg@10", ax=None):
-    """Mean ± std of a metric per method, from ``report.summarize``."""
-    fig, ax = _axes(ax, size=(7, 3.2))
-    names = [c["method"] for c in cells]
-    means = [c[metric][0] for c in cells]
-    stds = [c[metric][1] for c in cells]
-    ax.bar(names, means, yerr=stds, capsize=3, color="tab:blue")
+def metric_bars(cells: list[dict], metric: str = "test.ndcg@10", ax=None, highlight: str = "spectran"):
+    """Mean ± std of a metric per method, from ``report.summarize``, as horizontal bars (names stay
+    legible at any width); ``highlight`` is drawn in its own colour."""
+    fig, ax = _axes(ax, size=(6, 0.32 * len(cells) + 1.0))
+    y = np.arange(len(cells))[::-1]
+    ax.barh(y, [c[metric][0] for c in cells], xerr=[c[metric][1] for c in cells], capsize=2,
+            color=["tab:orange" if c["method"] == highlight else "tab:blue" for c in cells])
+    ax.set_yticks(y, [c["method"] for c in cells])
+    ax.set_xlabel(metric)
+    return fig
+
+
+def _label(row: dict) -> str:
+    """A run's method with its variant, without the embedding size."""
+    from .report import variant
+    rest = ", ".join(p for p in variant(row).split(", ") if p and not p.startswith("dim="))
+    return row["method"] + (f" ({rest})" if rest else "")
+
+
+def metric_vs_dim(rows: list[dict], metric: str = "test_unmasked.ndcg@10", ax=None, highlight: str = "spectran"):
+    """Mean ± std over seeds of ``metric`` against the embedding size d, one line per method
+    (and variant); the runs named ``highlight`` are drawn thicker."""
+    from collections import defaultdict
+    from .report import latest_rows, lookup
+    fig, ax = _axes(ax, size=(7, 4))
+    by = defaultdict(lambda: defaultdict(list))
+    for r in latest_rows(rows):
+        by[_label(r)][r["config"]["model"]["dim"]].append(lookup(r, metric))
+    for label, per_dim in by.items():
+        dims = sorted(per_dim)
+        means = [np.mean(per_dim[d]) for d in dims]
+        stds = [np.std(per_dim[d], ddof=1) if len(per_dim[d]) > 1 else 0.0 for d in dims]
+        ax.errorbar(dims, means, yerr=stds, marker="o", capsize=3, label=label,
+                    lw=2.5 if label.startswith(highlight + " ") or label == highlight else 1.2)
+    ax.set_xscale("log", base=2)
+    dims = sorted({d for per in by.values() for d in per})
+    ax.set_xticks(dims, [str(d) for d in dims])
+    ax.set_xlabel("embedding size d")
     ax.set_ylabel(metric)
-    ax.tick_params(axis="x", rotation=45)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def by_popularity(rows: list[dict], protocol: str = "unmasked", metric: str = "ndcg@10", ax=None,
+                  highlight: str = "spectran"):
+    """Mean over seeds of ``metric`` per popularity bucket of the test target (rarest first), one
+    line per method (and variant), from the ``test_by_popularity`` field of the rows."""
+    from collections import defaultdict
+    from .report import latest_rows
+    fig, ax = _axes(ax, size=(7, 4))
+    rows = [r for r in latest_rows(rows) if "test_by_popularity" in r]
+    by = defaultdict(list)
+    for r in rows:
+        by[_label(r)].append(r["test_by_popularity"][protocol][metric])
+    for label, values in by.items():
+        ax.plot(np.mean(values, axis=0), marker="o", label=label,
+                lw=2.5 if label == highlight else 1.2)
+    if rows:
+        bounds = rows[0]["test_by_popularity"]["popularity"]
+        ax.set_xticks(range(len(bounds)), [f"{lo}-{hi}" for lo, hi in bounds])
+    ax.set_xlabel("training interactions of the test item (five buckets of equal size)")
+    ax.set_ylabel(f"test {metric} ({protocol})")
+    ax.legend(frameon=False, fontsize=8)
     return fig
 
 

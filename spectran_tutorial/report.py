@@ -149,6 +149,36 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
     return Table("\n".join(lines))
 
 
+def stored_results(names: list[str], folder: str | Path = "../results", repository: str | None = None,
+                   branch: str = "main") -> list[Path]:
+    """Paths of the stored results files ``names``: from ``folder`` (a clone of the repository),
+    else downloaded once from ``repository`` (its ``results/`` on ``branch``) into ``./results``, as
+    a Colab session needs. A file that neither has is an error naming it."""
+    folder, paths = Path(folder), []
+    for name in names:
+        here = folder / name
+        if here.is_file():
+            paths.append(here)
+            continue
+        local = Path("results") / name
+        if not local.is_file():
+            if repository is None:
+                raise SpectranError(f"{here}: stored results not found, and no repository to fetch them from")
+            import urllib.request
+            url = f"{repository.rstrip('/')}/raw/{branch}/results/{name}"
+            local.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    data = response.read()
+            except OSError as e:
+                raise SpectranError(f"cannot fetch {url}: {e}") from None
+            tmp = local.with_suffix(".part")
+            tmp.write_bytes(data)
+            tmp.replace(local)
+        paths.append(local)
+    return paths
+
+
 def load_rows(paths: list[str | Path]) -> list[dict]:
     """The rows of several results files, in order (a missing file has none)."""
     return [r for p in paths for r in read_results(Path(p))]

@@ -1,8 +1,10 @@
 """The book builds offline with warnings as errors (Jupyter Book 1.x, notebooks not re-executed:
 their committed outputs are shown, and pytest --nbval checks that they still hold)."""
+import re
 import shutil
 import subprocess
 import sys
+from html.parser import HTMLParser
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -15,10 +17,52 @@ def test_book_builds_without_warnings(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     html = tmp_path / "_build" / "html" / "book"
-    pages = sorted(p.name for p in html.glob("*.html"))
-    assert "05_spectral_position_encoding.html" in pages and len(pages) >= 8
-    assert "<img" in (html / "03_dimension_collapse.html").read_text()      # the plots are in the page
+    check_what_a_reader_sees(html)
     shutil.rmtree(tmp_path / "_build", ignore_errors=True)
+
+
+class _Text(HTMLParser):
+    """The visible text of a page (scripts and styles left out), and its tags."""
+
+    def __init__(self):
+        super().__init__()
+        self.text, self.tags, self._skip = [], [], 0
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self._skip += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        self._skip -= tag in ("script", "style") and self._skip > 0
+
+    def handle_data(self, data):
+        if not self._skip:
+            self.text.append(data)
+
+
+def read_page(path: Path) -> _Text:
+    page = _Text()
+    page.feed(path.read_text())
+    page.text = "".join(page.text)
+    return page
+
+
+def check_what_a_reader_sees(html: Path) -> None:
+    """Every page of the table of contents exists; tables are tables, figures are images, and no
+    output shows a traceback, a warning or a figure's text repr."""
+    toc = re.findall(r"file:\s*book/(\S+)", (REPO / "_toc.yml").read_text())
+    for name in ["intro", *toc]:
+        page = read_page(html / f"{name}.html")
+        assert not re.search(r"^\s*\|.*\|\s*$", page.text, re.M), f"{name}: a Markdown table shown as text"
+        assert "|---" not in page.text, f"{name}: a Markdown table shown as text"
+        for bad in ("Traceback (most recent call last)", "Warning:", "<Figure size", "Error:"):
+            assert bad not in page.text, f"{name}: {bad!r} in the page"
+    assert read_page(html / "intro.html").tags.count("table") >= 2            # the verdict and the notation
+    chapter6 = read_page(html / "06_experiments.html")
+    assert chapter6.tags.count("table") >= 8 and chapter6.tags.count("img") >= 4
+    for name in ("01_sequential_recommendation", "03_dimension_collapse", "05_spectral_position_encoding"):
+        assert "img" in read_page(html / f"{name}.html").tags, f"{name}: its figures are missing"
+    assert "class SpecTranTable" in read_page(html / "05_spectral_position_encoding.html").text
 
 
 def test_every_chapter_installs_from_the_books_repository():

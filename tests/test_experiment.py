@@ -305,3 +305,11 @@ def test_gains_plot_has_one_bar_per_column_signed_like_the_comparison():
     bars = fig.axes[0].patches
     assert [round(b.get_width(), 6) for b in bars] == [round(100 * (0.23 / 0.20 - 1), 6), round(100 * (0.10 / 0.30 - 1), 6)]
     assert [t.get_text().strip() for t in fig.axes[0].texts] == ["pca, 2 seeds", "id, 1 seed"]
+
+
+def test_gpu_profile_keeps_the_recipe(data_dir):
+    """gpu-full changes bookkeeping only: its runs are the CPU rows' cells (same key, no variant)."""
+    from spectran_tutorial.runs import run_key
+    gpu = Config.profile("gpu-full").replace("data", data_dir=str(data_dir))
+    cpu = Config().replace("data", data_dir=str(data_dir))
+    assert gpu.overrides() == {} and gpu.variant() == "" and run_key(gpu) == run_key(cpu)

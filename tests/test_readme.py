@@ -1,4 +1,4 @@
-"""The README's Python examples run as printed."""
+"""The README is a short front door: its Python examples run as printed, and it stays small."""
 import re
 
 from conftest import REPO
@@ -19,3 +19,9 @@ def test_readme_python_examples_run(data_dir, monkeypatch, tmp_path, capsys):
         exec(compile(code, "README.md", "exec"), {})
     out = capsys.readouterr().out
     assert "torch.Size([8, 1001])" in out and "'ndcg@10'" in out
+
+
+def test_readme_is_a_short_front_door_that_points_into_the_book():
+    text = (REPO / "README.md").read_text()
+    assert len(text.encode()) <= 10_000
+    assert "book/07_results_record.md" in text and "RecBole's protocol" not in text

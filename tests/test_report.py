@@ -58,3 +58,21 @@ def test_tables_render_as_html_tables():
     assert html.count("<table>") == 1 and "<th>a</th>" in html and "<strong>x</strong>" in html
     assert "<code>y</code> &lt; 1" in html and "<p>A note.</p>" in html and "|" not in html
     assert markdown_to_html("no table") == "<p>no table</p>"
+
+
+def test_stored_results_come_from_a_clone_or_are_fetched_once(tmp_path, monkeypatch):
+    from spectran_tutorial.report import stored_results
+    clone = tmp_path / "clone" / "results"
+    clone.mkdir(parents=True)
+    (clone / "a.jsonl").write_text('{"key": "a"}\n')
+    assert stored_results(["a.jsonl"], folder=clone) == [clone / "a.jsonl"]
+    remote = tmp_path / "remote" / "raw" / "main" / "results"       # the repository's layout of raw files
+    remote.mkdir(parents=True)
+    (remote / "b.jsonl").write_text('{"key": "b"}\n')
+    monkeypatch.chdir(tmp_path)
+    (fetched,) = stored_results(["b.jsonl"], folder=tmp_path / "none", repository=(tmp_path / "remote").as_uri())
+    assert fetched.read_text() == '{"key": "b"}\n' and fetched == tmp_path.joinpath("results", "b.jsonl").relative_to(tmp_path)
+    (remote / "b.jsonl").unlink()                                       # fetched once: no second download
+    assert stored_results(["b.jsonl"], folder=tmp_path / "none", repository=(tmp_path / "remote").as_uri())
+    with pytest.raises(SpectranError, match="c.jsonl: stored results not found"):
+        stored_results(["c.jsonl"], folder=tmp_path / "none")

@@ -113,7 +113,10 @@ class SpecTranTable(ItemTable):
     @torch.no_grad()
     def diagnostics(self) -> dict:
         w = self.spectral_weights().abs()
-        out = {"tail_weight_share": float(w[:, self.dim:].sum() / w.sum()) if w.shape[1] > self.dim else 0.0}
+        tail = w.shape[1] > self.dim
+        # share of W past the top d: of sum |w| (as stored since the first runs) and of sum w^2 (energy)
+        out = {"tail_weight_share": float(w[:, self.dim:].sum() / w.sum()) if tail else 0.0,
+               "tail_energy_share": float((w[:, self.dim:] ** 2).sum() / (w ** 2).sum()) if tail else 0.0}
         att = self.attention()
         if att is not None:
             out["attention_nonzero"] = float((att != 0).float().mean())

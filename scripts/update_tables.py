@@ -1,4 +1,4 @@
-"""Refresh the result tables in README.md from the results files (nothing is typed by hand).
+"""Refresh the result tables of the book's results record from the results files (nothing is typed by hand).
 
 Each block between ``<!-- report: FILE [FILE ...] -->`` and ``<!-- /report -->`` is replaced by
 ``python -m spectran_tutorial report FILE ...``, each block between ``<!-- overview: FILE ... -->``
@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spectran_tutorial.report import load_rows, overview_table, report, twins_table  # noqa: E402
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+PAGE = Path(__file__).resolve().parent.parent / "book" / "07_results_record.md"
 BLOCK = re.compile(r"(<!-- (?P<kind>report|overview|twins): (?P<files>[^>]*?) -->\n).*?(<!-- /(?P=kind) -->)", re.S)
 
 
@@ -20,9 +20,9 @@ def refresh(match: re.Match) -> str:
     files = match.group("files").split()
     tables = {"overview": overview_table, "twins": twins_table}
     kind = match.group("kind")
-    table = tables[kind](load_rows(files)) if kind in tables else report(files)
+    table = tables[kind](load_rows(files)) if kind in tables else report(files, allow_mixed=True)
     return match.group(1) + table + "\n" + match.group(4)
 
 
-README.write_text(BLOCK.sub(refresh, README.read_text()))
-print("README.md tables refreshed")
+PAGE.write_text(BLOCK.sub(refresh, PAGE.read_text()))
+print(f"{PAGE.name}: tables refreshed")
