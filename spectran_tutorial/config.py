@@ -47,7 +47,8 @@ class MethodConfig:
     """Settings of the item table (the transformation of the text matrix into item embeddings)."""
     name: str = "id"
     text_scale: float | None = None     # multiplier of the text part; None = 1/sqrt(dim)
-    fusion: str = "sum"                 # "sum" with the ID table, or "concat" + projection
+    fusion: str = "sum"                 # "sum" with the ID table, "concat" + projection, or "none"
+                                        # (no ID table: the text part is the item table)
     # SpecTran
     heads_dim: int = 64                 # h: width of the queries and keys
     phi: str = "softshrink"             # "softshrink" or "softmax"
@@ -217,7 +218,7 @@ RULES = {
     "model.mask_ratio": (lambda v: isinstance(v, (int, float)) and 0 < v <= 1, "a number in (0, 1]"),
     "model.last_only": (lambda v: isinstance(v, (int, float)) and 0 <= v <= 1, "a number in [0, 1]"),
     "method.text_scale": (lambda v: v is None or _positive(v), "a number > 0, or null for 1/sqrt(dim)"),
-    "method.fusion": _one_of("sum", "concat"),
+    "method.fusion": _one_of("sum", "concat", "none"),
     "method.heads_dim": (_int(1), "an integer >= 1"),
     "method.phi": _one_of("softshrink", "softmax"),
     "method.threshold_init": (lambda v: isinstance(v, (int, float)) and v >= 0, "a number >= 0"),

@@ -47,14 +47,15 @@ def build_model(cfg: Config, data: SequenceData, text: torch.Tensor | None = Non
 
 def make_trainer(cfg: Config, data: SequenceData, text: TextMatrix | torch.Tensor | None = None, *,
                  device: torch.device | str | None = None, run_dir: Path | None = None,
-                 progress: bool = False, log=print) -> "Trainer":
+                 progress: bool = False, log=None) -> "Trainer":
     """The recipe of one model: seed everything, build the item table and the backbone, and wrap
-    them in a :class:`Trainer` (``trainer.fit()`` trains, ``trainer.model`` is the model)."""
+    them in a :class:`Trainer` (``trainer.fit()`` trains, ``trainer.model`` is the model).
+    ``log`` receives a line per evaluation (None: silent)."""
     matrix = text.matrix if isinstance(text, TextMatrix) else text
     seed_everything(cfg.train.seed)
     model = build_model(cfg, data, matrix)
     device = pick_device(cfg.train.device) if device is None else torch.device(device)
-    return Trainer(cfg, data, model, device, run_dir, progress, log)
+    return Trainer(cfg, data, model, device, run_dir, progress, log or (lambda *_: None))
 
 
 @dataclass

@@ -144,3 +144,15 @@ def test_text_matrix_is_checked(random_text):
 
 def test_spectran_table_class_is_registered():
     assert METHODS["spectran"][0] is SpecTranTable
+
+
+def test_text_only_fusion_has_no_id_table(random_text):
+    """fusion="none": the table is the scaled adapter output alone, with no ID parameters."""
+    from spectran_tutorial.config import MethodConfig
+    from spectran_tutorial.item_tables import build_item_table
+    table = build_item_table(MethodConfig(name="spectran", fusion="none"), 40, 8, random_text)
+    with_ids = build_item_table(MethodConfig(name="spectran"), 40, 8, random_text)
+    n = lambda t: sum(p.numel() for p in t.parameters())
+    assert n(with_ids) - n(table) == 41 * 8 or n(with_ids) - n(table) == 40 * 8
+    out = table()
+    assert torch.allclose(out[1:], table.scale * table.adapter_output()) and torch.all(out[0] == 0)

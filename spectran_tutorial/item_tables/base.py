@@ -67,17 +67,20 @@ def text_scale(value: float | None, dim: int) -> float:
 
 
 class Fusion(nn.Module):
-    """Combines a text part with a trainable ID table: ``sum`` or ``concat`` + a linear projection."""
+    """Combines a text part with a trainable ID table: ``sum``, ``concat`` + a linear projection,
+    or ``none`` (no ID table: the text part is the whole item table)."""
 
     def __init__(self, num_items: int, dim: int, mode: str = "sum"):
         super().__init__()
-        if mode not in ("sum", "concat"):
-            raise ConfigError(f"fusion must be 'sum' or 'concat', not {mode!r}")
+        if mode not in ("sum", "concat", "none"):
+            raise ConfigError(f"fusion must be 'sum', 'concat' or 'none', not {mode!r}")
         self.mode = mode
-        self.ids = id_embedding(num_items, dim)
+        self.ids = id_embedding(num_items, dim) if mode != "none" else None
         self.proj = nn.Linear(2 * dim, dim) if mode == "concat" else None
 
     def forward(self, text_part: torch.Tensor) -> torch.Tensor:
+        if self.mode == "none":
+            return text_part
         if self.mode == "sum":
             return text_part + self.ids
         return self.proj(torch.cat([text_part, self.ids], dim=1))
