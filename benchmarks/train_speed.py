@@ -21,14 +21,11 @@ import torch  # noqa: E402
 from spectran_tutorial.config import Config  # noqa: E402
 from spectran_tutorial.data import load_dataset  # noqa: E402
 from spectran_tutorial.provenance import device_name, git_commit, pick_device  # noqa: E402
-from spectran_tutorial.train import Trainer, build_model, prepare_text, seed_everything  # noqa: E402
+from spectran_tutorial.train import make_trainer, prepare_text  # noqa: E402
 
 
 def measure(cfg: Config, data, device, epochs: int) -> dict:
-    text = prepare_text(cfg, data)
-    seed_everything(cfg.train.seed)
-    model = build_model(cfg, data, text.matrix if text is not None else None)
-    trainer = Trainer(cfg, data, model, device, progress=False, log=lambda *_: None)
+    trainer = make_trainer(cfg, data, prepare_text(cfg, data), device=device)
     times = []
     for epoch in range(1, epochs + 1):
         start = time.perf_counter()

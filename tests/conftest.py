@@ -55,3 +55,32 @@ def tiny_dir(tmp_path):
              {"item_id": "c", "title": ""}, {"item_id": "d", "title": "Stapler", "brand": "Acme"}]
     write_dataset(tmp_path, "toy", rows, items)
     return tmp_path
+
+
+def check_record(result: dict, users: int) -> None:
+    """What every result record must satisfy, whatever the model learned: masking only helps,
+    metrics are ordered (HR@20 >= HR@10 >= NDCG@10), and the popularity buckets cover every user
+    and average back to the whole test metric."""
+    import numpy as np
+    for split in ("valid", "test"):
+        for key, masked in result[split].items():
+            assert masked >= result[f"{split}_unmasked"][key], (split, key)
+        for m in (result[split], result[f"{split}_unmasked"]):
+            assert m["hr@20"] >= m["hr@10"] >= m["ndcg@10"] and m["ndcg@20"] >= m["ndcg@10"]
+    buckets = result["test_by_popularity"]
+    assert sum(buckets["targets"]) == users
+    for protocol, split in (("masked", "test"), ("unmasked", "test_unmasked")):
+        for key, values in buckets[protocol].items():
+            overall = np.dot(values, buckets["targets"]) / users
+            assert abs(overall - result[split][key]) < 1e-9, (protocol, key)
+
+
+def pytest_collection_modifyitems(items):
+    """The tiers: ``notebook`` (the chapters under nbval), ``real_data`` (tests that read the real
+    datasets) and the rest, fast unit tests; ``slow`` marks the few that take tens of seconds.
+    Select with -m, e.g. ``pytest -m "not notebook and not real_data"`` for the unit tier."""
+    for item in items:
+        if ".ipynb" in item.nodeid:
+            item.add_marker("notebook")
+        elif {"data_dir", "office_small"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker("real_data")

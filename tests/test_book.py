@@ -7,10 +7,13 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 
 
+@pytest.mark.slow
 def test_book_builds_without_warnings(tmp_path):
     exe = Path(sys.executable).with_name("jupyter-book")
     out = subprocess.run([str(exe), "build", "-W", "-n", "--keep-going", "--path-output", str(tmp_path), str(REPO)],

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from spectran_tutorial.config import Config
@@ -29,6 +30,7 @@ def tiny_cells(data_dir):
     return grid(base, ["amazon-office"], ["sasrec"], ["id", "pca"], [0, 1])
 
 
+@pytest.mark.slow
 def test_killed_grid_finishes_every_cell_exactly_once(data_dir, tmp_path):
     results, runs = tmp_path / "results.jsonl", tmp_path / "runs"
     script = tmp_path / "tiny.py"
@@ -101,6 +103,7 @@ def _office_copy(data_dir, root, drop_users=0, text_suffix=""):
     return root
 
 
+@pytest.mark.slow
 def test_other_data_under_the_same_name_is_never_reused(data_dir, tmp_path):
     """Measured once: a second copy of amazon-office with other interactions returned the first
     copy's result ("already finished"), and a grid on it ran nothing. Now each copy has its own key."""
@@ -151,6 +154,7 @@ def test_comparison_against_the_best_baseline():
     assert comps[1]["p_value"] is None                       # one seed: no test
 
 
+@pytest.mark.slow
 def test_gpu_grid_script_runs_a_staged_grid_until_its_deadline(data_dir, tmp_path):
     """scripts/gpu_grid.py run: workers share the staged grid, each cell once, and a report follows."""
     stage = tmp_path / "stage"
