@@ -20,7 +20,9 @@ def _train_parser(sub) -> None:
     p.add_argument("--method", default="id", choices=list(METHODS))
     p.add_argument("--profile", default="default", choices=PROFILES)
     p.add_argument("--data-dir", help="folder of datasets (default: $SPECTRAN_DATA, else the download cache)")
-    p.add_argument("--encoder", help="sentence-transformers model name or path for the item text")
+    p.add_argument("--encoder", help="the item-text encoder: a sentence-transformers model or a decoder "
+                   "language model (LLaMA-, Qwen-, Mistral-class), by name or local path; "
+                   "--set text.pooling=last pools a decoder's last token instead of the mean")
     p.add_argument("--epochs", type=int)
     p.add_argument("--patience", type=int)
     p.add_argument("--seed", type=int)

@@ -23,8 +23,9 @@ class DataConfig:
 
 @dataclass
 class TextConfig:
-    encoder: str = "all-MiniLM-L6-v2"  # any sentence-transformers model name or local path
+    encoder: str = "all-MiniLM-L6-v2"  # a sentence-transformers model or a decoder LM (name or path)
     batch_size: int = 128
+    pooling: str = "mean"              # decoder models: "mean" over tokens or the "last" token
     missing: str = "mean"              # items without text: "mean" of the others, or "error"
     fields: tuple[str, ...] = ("title", "brand", "categories")
 
@@ -208,6 +209,7 @@ RULES = {
     "data.min_user_len": (_int(3), "an integer >= 3 (a user needs a training item, a validation and a test target)"),
     "text.batch_size": (_int(1), "an integer >= 1"),
     "text.missing": _one_of("mean", "error"),
+    "text.pooling": _one_of("mean", "last"),
     "text.fields": (lambda v: isinstance(v, tuple) and len(v) > 0 and all(isinstance(x, str) for x in v),
                     "a non-empty list of field names"),
     "model.dim": (_int(1), "an integer >= 1"),

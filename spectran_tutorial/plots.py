@@ -120,8 +120,9 @@ def by_popularity(rows: list[dict], protocol: str = "unmasked", metric: str = "n
     if rows:
         bounds = rows[0]["test_by_popularity"]["popularity"]
         ax.set_xticks(range(len(bounds)), [f"{lo}-{hi}" for lo, hi in bounds])
+    ax.set_yscale("log")                  # the rarest bucket is an order of magnitude below the rest
     ax.set_xlabel("training interactions of the test item (five buckets of equal size)")
-    ax.set_ylabel(f"test {metric} ({protocol})")
+    ax.set_ylabel(f"test {metric} ({protocol}, log scale)")
     ax.legend(frameon=False, fontsize=8)
     return fig
 
@@ -141,7 +142,8 @@ def gains(comparison: list[dict], metric: str = "test.ndcg@10", ax=None):
     ax.axvline(0, color="k", lw=1)
     low, high = min(values + [0]), max(values + [0])
     span = (high - low) or 1.0
-    ax.set_xlim(low - 0.35 * span * (high > 0), high + 0.35 * span * (low < 0))   # room for the labels
+    ax.set_xlim(low - 0.06 * span - 0.35 * span * (high > 0),      # a margin, and room for the labels
+                high + 0.06 * span + 0.35 * span * (low < 0))
     ax.set_xlabel(f"{cells[0]['method'] if cells else 'method'} vs best baseline, {metric} (%)")
     return fig
 

@@ -246,10 +246,11 @@ def version_check(rows: list[dict]) -> tuple[list[str], str]:
 
 def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str = "spectran",
                    digits: int = 4) -> str:
-    """The paper-style table: one row per method, one column per (dataset, backbone), the mean over
-    seeds (and their number) of ``metric``; the best baseline of each column in bold, and a last
-    row with ``method``'s relative gain over it. Rows with a variant are left out; a cell without
-    runs shows a dash."""
+    """The paper-style table: one row per method, one column per (dataset, backbone), the mean and
+    sample sd over seeds (and their number) of ``metric``; the best baseline of each column in
+    bold, and a last row with ``method``'s relative gain over it, marked ``*`` where a paired t-test
+    over the shared seeds gives p < 0.05 (``**``: p < 0.01). Rows with a variant are left out; a
+    cell without runs shows a dash."""
     from .backbones import BACKBONES
     from .item_tables import METHODS
     cells = summarize([r for r in latest_rows(rows) if not variant(r)], (metric,))
@@ -269,16 +270,30 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
         out = [m]
         for col in columns:
             c = value.get((*col, m))
-            text = "–" if c is None else f"{c[metric][0]:.{digits}f} ({c['seeds']})"
+            text = "–" if c is None else _mean_sd(c[metric], c["seeds"], digits)
             out.append(f"**{text}**" if c is not None and best.get(col) is c else text)
         lines.append("| " + " | ".join(out) + " |")
+    plain = [r for r in latest_rows(rows) if not variant(r)]
     gains = []
     for col in columns:
         ours = value.get((*col, method))
-        gain = None if ours is None or best[col] is None else ours[metric][0] / best[col][metric][0] - 1
-        gains.append("–" if gain is None else f"{gain:+.1%}")
-    lines.append("| " + " | ".join([f"{method} vs best baseline", *gains]) + " |")
+        if ours is None or best[col] is None:
+            gains.append("–")
+            continue
+        pair = next(c for c in paired(plain, (method, ""), (best[col]["method"], ""), metric)
+                    if (c["dataset"], c["backbone"]) == col)
+        gains.append(f"{ours[metric][0] / best[col][metric][0] - 1:+.1%}{significance(pair['p_value'])}")
+    lines.append("| " + " | ".join([f"{method} vs best baseline (* p < 0.05, ** p < 0.01)", *gains]) + " |")
     return Table("\n".join(lines))
+
+
+def _mean_sd(value: tuple[float, float], seeds: int, digits: int) -> str:
+    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f} ({seeds})" if seeds > 1 else f"{value[0]:.{digits}f} (1)"
+
+
+def significance(p: float | None) -> str:
+    """`` **`` for p < 0.01, `` *`` for p < 0.05, else nothing (also without a test)."""
+    return "" if p is None or not p < 0.05 else " **" if p < 0.01 else " *"
 
 
 def is_baseline(method: str) -> bool:
@@ -288,14 +303,16 @@ def is_baseline(method: str) -> bool:
 
 def comparison(rows: list[dict], method: str = "spectran",
                metrics=("test.ndcg@10", "test.hr@10", "test.ndcg@20", "test.hr@20"),
-               setting: str = "") -> list[dict]:
+               setting: str = "", settings: dict[str, str] | None = None) -> list[dict]:
     """``method`` against the best baseline of each (dataset, backbone) and metric.
 
     The best baseline is the one with the highest mean over seeds. The relative improvement is
     ``mean(method) / mean(best) - 1``; the p-value is a two-sided paired t-test over the seeds
     both have (None with fewer than two). Only runs whose variant label is ``setting`` take part
-    (default: the default recipe; e.g. ``"loss=infonce"`` compares the runs trained with InfoNCE)."""
-    rows = [r for r in latest_rows(rows) if variant(r) == setting]
+    (default: the default recipe; e.g. ``"loss=infonce"`` compares the runs trained with InfoNCE);
+    ``settings`` names another label for some methods (``{"unisrec": "text_only=True"}``)."""
+    label = lambda m: (settings or {}).get(m, setting)
+    rows = [r for r in latest_rows(rows) if variant(r) == label(r["method"])]
     cells = summarize(rows, metrics)
     out = []
     for dataset, backbone in dict.fromkeys((c["dataset"], c["backbone"]) for c in cells):
@@ -305,7 +322,7 @@ def comparison(rows: list[dict], method: str = "spectran",
             continue
         for m in metrics:
             best = best_baseline(here, m)
-            pair = next(c for c in paired(rows, (method, setting), (best["method"], setting), m)
+            pair = next(c for c in paired(rows, (method, label(method)), (best["method"], label(best["method"])), m)
                         if (c["dataset"], c["backbone"]) == (dataset, backbone))
             out.append({"dataset": dataset, "backbone": backbone, "metric": m, "method": method,
                         "mean": ours[m][0], "best_baseline": best["method"], "baseline_mean": best[m][0],
@@ -377,6 +394,24 @@ def average_improvement(comparisons: list[dict]) -> float:
     """The paper-style summary: the mean, over datasets x backbones x metrics, of the relative
     gain over the best baseline of each (dataset, backbone, metric)."""
     return float(np.mean([c["improvement"] for c in comparisons])) if comparisons else float("nan")
+
+
+def settings_table(rows: list[dict], cases: list[tuple[str, str, dict | None]], method: str = "spectran",
+                   metrics=("test.ndcg@10", "test.hr@10", "test.ndcg@20", "test.hr@20")) -> str:
+    """One line per setting: ``method`` against the best baseline of that setting in the paper's
+    sense (the relative gain averaged over ``metrics``), and on the first metric its gain, the
+    significance mark and the paired t-test's p. ``cases`` are (name, setting, settings) as
+    :func:`comparison` takes them; a setting must hold one dataset and backbone."""
+    lines = [f"| setting | best baseline ({metrics[0]}) | average gain | gain on {metrics[0]} | p (paired t) |",
+             "|---|---|---|---|---|"]
+    for name, setting, settings in cases:
+        comp = comparison(rows, method, metrics, setting=setting, settings=settings)
+        if not comp:
+            continue
+        first, p = comp[0], comp[0]["p_value"]
+        lines.append(f"| {name} | {first['best_baseline']} | {average_improvement(comp):+.1%} "
+                     f"| {first['improvement']:+.1%}{significance(p)} | {'–' if p is None else f'{p:.3f}'} |")
+    return Table("\n".join(lines))
 
 
 def comparison_table(comparisons: list[dict]) -> str:

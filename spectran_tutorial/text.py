@@ -6,8 +6,10 @@ and, by default (``missing="mean"``), given the mean embedding of the other item
 centring that the SVD methods apply, such an item sits at the origin of the text space and
 contributes nothing to the spectrum, rather than an arbitrary vector; ``missing="error"`` refuses.
 
-The N x D matrix is cached under ``$SPECTRAN_CACHE`` (default: the per-user cache folder),
-keyed by the encoder name and a hash of all texts, so a second run loads it without encoding
+The encoder is a sentence-transformers model or a decoder language model (LLaMA-, Qwen-,
+Mistral-class; :mod:`.llm_encoder`) whose last hidden layer is pooled. The N x D matrix is cached
+under ``$SPECTRAN_CACHE`` (default: the per-user cache folder), keyed by the encoder name (with a
+decoder's pooling and precision) and a hash of all texts, so a second run loads it without encoding
 and any changed title invalidates it.
 """
 from __future__ import annotations
@@ -120,8 +122,24 @@ class TextMatrix:
         return self.matrix.shape[1]
 
 
+def encoder_label(encoder: str, pooling: str = "mean") -> str:
+    """What keys the cache: the encoder's name, and for a decoder model also the pooling and the
+    precision it runs in here (bfloat16 on a GPU, float32 on a CPU)."""
+    from .llm_encoder import is_decoder_model, precision
+    if not is_decoder_model(resolve_encoder(encoder)):
+        return encoder
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return f"{encoder} ({pooling} pooling, {str(precision(device)).removeprefix('torch.')})"
+
+
 def encode(texts: list[str], encoder: str = DEFAULT_ENCODER, batch_size: int = 128,
-           progress: bool = True) -> np.ndarray:
+           progress: bool = True, pooling: str = "mean") -> np.ndarray:
+    """Embeddings of ``texts`` by a sentence-transformers model, or by a decoder language model
+    pooled over its last hidden layer (:mod:`.llm_encoder`)."""
+    from .llm_encoder import encode_with_decoder, is_decoder_model
+    path = resolve_encoder(encoder)
+    if is_decoder_model(path):
+        return encode_with_decoder(texts, path, pooling, batch_size, progress=progress)
     model = load_encoder(encoder, progress=progress)
     out = model.encode(texts, batch_size=batch_size, show_progress_bar=progress, convert_to_numpy=True)
     return np.asarray(out, dtype=np.float32)
@@ -147,8 +165,10 @@ def read_cache(path: Path, rows: int, log=print) -> np.ndarray | None:
 
 
 def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size: int = 128,
-                missing: str = "mean", use_cache: bool = True, progress: bool = True, log=print) -> TextMatrix:
-    """The N x D embedding matrix of ``texts`` (cached on disk), with missing texts treated."""
+                missing: str = "mean", use_cache: bool = True, progress: bool = True, log=print,
+                pooling: str = "mean") -> TextMatrix:
+    """The N x D embedding matrix of ``texts`` (cached on disk), with missing texts treated.
+    ``pooling`` ("mean" or "last" token) applies to decoder models only."""
     present = [i for i, t in enumerate(texts) if t.strip()]
     n_missing = len(texts) - len(present)
     if n_missing and missing == "error":
@@ -158,11 +178,11 @@ def embed_texts(texts: list[str], encoder: str = DEFAULT_ENCODER, *, batch_size:
     if not present:
         raise TextError("no item has any text")
     kept = [texts[i] for i in present]
-    path = cache_path(encoder, texts)
+    path = cache_path(encoder_label(encoder, pooling), texts)
     vectors = read_cache(path, len(kept), log) if use_cache else None
     from_cache = vectors is not None
     if vectors is None:
-        vectors = encode(kept, encoder, batch_size, progress)
+        vectors = encode(kept, encoder, batch_size, progress, pooling)
         check_matrix(vectors, len(kept))
         if use_cache:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -201,4 +221,5 @@ def text_matrix(data: SequenceData, cfg: TextConfig = TextConfig(), log=print, *
     if empty:
         log(f"note: {len(empty)} of {len(texts)} items of {data.name} have no text; they get the mean "
             "embedding of the others")
-    return embed_texts(texts, cfg.encoder, batch_size=cfg.batch_size, missing=cfg.missing, log=log, **kwargs)
+    return embed_texts(texts, cfg.encoder, batch_size=cfg.batch_size, missing=cfg.missing, log=log,
+                       pooling=cfg.pooling, **kwargs)

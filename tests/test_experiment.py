@@ -190,16 +190,27 @@ def test_commit_of_a_tree_without_git_history_comes_from_the_environment(monkeyp
 
 def test_overview_puts_methods_in_rows_and_marks_the_best_baseline():
     from spectran_tutorial.report import overview_table
-    rows = [_row("spectran", s, v) for s, v in enumerate([0.22, 0.24])]
-    rows += [_row("pca", s, v) for s, v in enumerate([0.20, 0.22])] + [_row("id", 0, 0.10)]
+    rows = [_row("spectran", s, v) for s, v in enumerate([0.22, 0.245, 0.225])]
+    rows += [_row("pca", s, v) for s, v in enumerate([0.20, 0.22, 0.21])] + [_row("id", 0, 0.10)]
     rows += [_row("spectran-no-attn", 0, 0.50), _row("id", 0, 0.30, "e"), _row("spectran", 0, 0.27, "e")]
     lines = overview_table(rows).splitlines()
     assert lines[0] == "| method | d (sasrec) | e (sasrec) |"
     assert [line.split(" | ")[0] for line in lines[2:]] == [
-        "| id", "| pca", "| spectran-no-attn", "| spectran", "| spectran vs best baseline"]
-    assert lines[3] == "| pca | **0.2100 (2)** | – |"                 # the best baseline, not the ablation
+        "| id", "| pca", "| spectran-no-attn", "| spectran", "| spectran vs best baseline (* p < 0.05, ** p < 0.01)"]
+    assert lines[3] == "| pca | **0.2100 ± 0.0100 (3)** | – |"       # the best baseline, not the ablation
     assert lines[2] == "| id | 0.1000 (1) | **0.3000 (1)** |"
-    assert lines[-1] == f"| spectran vs best baseline | {0.23 / 0.21 - 1:+.1%} | {0.27 / 0.30 - 1:+.1%} |"
+    # SpecTran is 0.015-0.025 above PCA in every seed: p = 0.02; one seed on e: no test, no mark
+    assert lines[-1] == (f"| spectran vs best baseline (* p < 0.05, ** p < 0.01) | {0.23 / 0.21 - 1:+.1%} * "
+                         f"| {0.27 / 0.30 - 1:+.1%} |")
+
+
+def test_significance_marks_follow_the_paired_test():
+    from spectran_tutorial.report import paired, significance
+    rows = [_row("spectran", s, v) for s, v in enumerate([0.30, 0.21, 0.26])]
+    rows += [_row("pca", s, v) for s, v in enumerate([0.20, 0.22, 0.21])]
+    (pair,) = paired(rows, ("spectran", ""), ("pca", ""))
+    assert pair["a_higher"] == 2 and pair["p_value"] > 0.05 and significance(pair["p_value"]) == ""
+    assert significance(0.03) == " *" and significance(0.004) == " **" and significance(None) == ""
 
 
 def test_overview_groups_the_columns_of_one_backbone():

@@ -25,7 +25,7 @@ def fake_encoder(monkeypatch):
     """Count encoder calls; return deterministic vectors derived from the texts."""
     calls = []
 
-    def encode(texts, encoder, batch_size, progress):
+    def encode(texts, encoder, batch_size, progress, pooling="mean"):
         calls.append(list(texts))
         return np.stack([np.random.default_rng(abs(hash(t)) % 2**32).normal(size=6) for t in texts]).astype(np.float32)
 
