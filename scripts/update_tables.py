@@ -4,6 +4,7 @@ Each block between ``<!-- report: FILE [FILE ...] -->`` and ``<!-- /report -->``
 ``python -m spectran_tutorial report FILE ...``, each block between ``<!-- overview: FILE ... -->``
 and ``<!-- /overview -->`` by the methods x datasets table of NDCG@10 over those files, and each
 ``<!-- twins: FILE ... -->`` block by SpecTran against its A-only twins (``report.ATTENTION_TWINS``).
+A ``protocol=unmasked`` among the files of a report block picks the protocol of its metrics.
 """
 import re
 import sys
@@ -17,10 +18,12 @@ BLOCK = re.compile(r"(<!-- (?P<kind>report|overview|twins): (?P<files>[^>]*?) --
 
 
 def refresh(match: re.Match) -> str:
-    files = match.group("files").split()
+    words = match.group("files").split()
+    files = [w for w in words if "=" not in w]
+    options = dict(w.split("=", 1) for w in words if "=" in w)
     tables = {"overview": overview_table, "twins": twins_table}
     kind = match.group("kind")
-    table = tables[kind](load_rows(files)) if kind in tables else report(files, allow_mixed=True)
+    table = tables[kind](load_rows(files)) if kind in tables else report(files, allow_mixed=True, **options)
     return match.group(1) + table + "\n" + match.group(4)
 
 
