@@ -7,14 +7,22 @@ import numpy as np
 from .diagnostics import effective_rank, singular_spectrum
 
 
-def spectrum(tables: dict, top: int | None = None, ax=None, drop_padding: bool = False):
-    """Normalised singular values (log scale) of several tables, labelled with their effective rank."""
+def spectrum(tables: dict, top: int | None = None, ax=None, drop_padding: bool = False,
+             mark: int | None = None, floor: float = 1e-6):
+    """Normalised singular values (log scale) of several tables, labelled with their effective rank.
+    Values below ``floor`` (null directions, e.g. those the centring removes) are not drawn, so
+    they do not stretch the axis; ``mark`` draws a line at that component (the table size d)."""
     fig, ax = _axes(ax)
     for name, table in tables.items():
         s = singular_spectrum(table, drop_padding=drop_padding)
         s = s[:top] if top else s
         er = effective_rank(table, drop_padding=drop_padding)
-        ax.semilogy(np.arange(1, len(s) + 1), s, label=f"{name} (effective rank {er:.1f})")
+        keep = s >= floor
+        ax.semilogy(np.arange(1, len(s) + 1)[keep], s[keep], label=f"{name} (effective rank {er:.1f})")
+    if mark is not None:
+        ax.axvline(mark, color="0.4", ls="--", lw=1)
+        ax.annotate(f"d = {mark}", (mark, 1), xycoords=("data", "axes fraction"), xytext=(4, -12),
+                    textcoords="offset points", fontsize=8, color="0.3")
     ax.set_xlabel("component")
     ax.set_ylabel("singular value / sum")
     ax.legend(frameon=False)

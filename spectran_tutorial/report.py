@@ -143,10 +143,17 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
     head = ["dataset", "backbone", "method", *(["variant"] if show_variant else []), "seeds", *metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
-        vals = [f"{c[m][0]:.{digits}f}" + (f" ± {c[m][1]:.{digits}f}" if c["seeds"] > 1 else "") for m in metrics]
+        vals = [_number(c[m], c["seeds"], digits) for m in metrics]
         name = [c["dataset"], c["backbone"], c["method"], *([c["variant"]] if show_variant else [])]
         lines.append("| " + " | ".join([*name, str(c["seeds"]), *vals]) + " |")
     return Table("\n".join(lines))
+
+
+def _number(value: tuple[float, float], seeds: int, digits: int) -> str:
+    """A mean (± sd over more than one seed); a count that is the same in every seed as an integer."""
+    if value[1] == 0 and float(value[0]).is_integer():
+        return f"{int(value[0])}"
+    return f"{value[0]:.{digits}f}" + (f" ± {value[1]:.{digits}f}" if seeds > 1 else "")
 
 
 def stored_results(names: list[str], folder: str | Path = "../results", repository: str | None = None,
@@ -236,7 +243,7 @@ def version_check(rows: list[dict]) -> tuple[list[str], str]:
     commits = {str(r.get("git_commit")).removesuffix("-dirty") for r in rows}
     dirty = sum(str(r.get("git_commit", "")).endswith("-dirty") for r in rows)
     legacy = sum("data_files" not in r for r in rows)
-    note = f"{len(rows)} runs from {len(commits)} commits"
+    note = f"{len(rows)} runs from {len(commits)} commit{'s' if len(commits) != 1 else ''}"
     if dirty:
         note += f", {dirty} from trees with uncommitted changes"
     if legacy:

@@ -333,3 +333,15 @@ def test_gpu_profile_keeps_the_recipe(data_dir):
     gpu = Config.profile("gpu-full").replace("data", data_dir=str(data_dir))
     cpu = Config().replace("data", data_dir=str(data_dir))
     assert gpu.overrides() == {} and gpu.variant() == "" and run_key(gpu) == run_key(cpu)
+
+
+def test_spectrum_plot_leaves_out_null_directions_and_marks_d():
+    import matplotlib
+    matplotlib.use("Agg")
+    from spectran_tutorial import plots
+    x = torch.randn(50, 20, generator=torch.Generator().manual_seed(0))
+    x[:, -2:] = x[:, :2]                                 # two null directions once centred
+    fig = plots.spectrum({"text": x - x.mean(0)}, mark=8)
+    ax = fig.axes[0]
+    assert len(ax.lines[0].get_xdata()) == 18              # 20 components, the 2 null ones not drawn
+    assert ax.get_ylim()[0] > 1e-7 and ax.lines[-1].get_xdata()[0] == 8
