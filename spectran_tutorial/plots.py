@@ -161,3 +161,19 @@ def _axes(ax, size=(6, 3.5)):
         fig, ax = plt.subplots(figsize=size, layout="constrained")
         return fig, ax
     return ax.figure, ax
+
+
+def probe_by_band(ndcg: dict[str, float], chance: float | None = None, ax=None, metric: str = "NDCG@10"):
+    """One bar per band of spectral components: the next-item probe's score with that band alone,
+    and a line at a random ranking's score."""
+    fig, ax = _axes(ax, size=(7, 3.2))
+    labels, values = list(ndcg), list(ndcg.values())
+    ax.bar(range(len(values)), values, color="#4c72b0")
+    ax.set_xticks(range(len(values)), labels, rotation=0, fontsize=8)
+    if chance is not None:
+        ax.axhline(chance, color="0.4", ls="--", lw=1)
+        ax.annotate("random ranking", (len(values) - 0.5, chance), xytext=(-4, 3), textcoords="offset points",
+                    ha="right", fontsize=8, color="0.3")
+    ax.set_xlabel("spectral components (band)")
+    ax.set_ylabel(f"probe {metric} (validation)")
+    return fig

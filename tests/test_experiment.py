@@ -345,3 +345,14 @@ def test_spectrum_plot_leaves_out_null_directions_and_marks_d():
     ax = fig.axes[0]
     assert len(ax.lines[0].get_xdata()) == 18              # 20 components, the 2 null ones not drawn
     assert ax.get_ylim()[0] > 1e-7 and ax.lines[-1].get_xdata()[0] == 8
+
+
+def test_probe_by_band_draws_one_bar_per_band_and_the_chance_line():
+    import matplotlib
+    matplotlib.use("Agg")
+    from spectran_tutorial import plots
+    fig = plots.probe_by_band({"1-64": 0.04, "65-128": 0.03, "129-130": 0.01}, chance=0.002)
+    ax = fig.axes[0]
+    assert [round(p.get_height(), 3) for p in ax.patches] == [0.04, 0.03, 0.01]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1-64", "65-128", "129-130"]
+    assert ax.lines[0].get_ydata()[0] == 0.002
