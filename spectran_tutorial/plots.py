@@ -177,3 +177,21 @@ def probe_by_band(ndcg: dict[str, float], chance: float | None = None, ax=None, 
     ax.set_xlabel("spectral components (band)")
     ax.set_ylabel(f"probe {metric} (validation)")
     return fig
+
+
+def learned_g(rows: list[dict], ax=None):
+    """SpecTran's learned position-encoding polynomial g(x), x = s_i / s_1, from stored runs
+    (``diagnostics.poly``): the mean over seeds of each embedding size, against g(x) = x."""
+    fig, ax = _axes(ax)
+    x = np.linspace(0, 1, 101)
+    by_dim: dict[int, list] = {}
+    for r in rows:
+        by_dim.setdefault(r["config"]["model"]["dim"], []).append(r["diagnostics"]["poly"])
+    for dim, polys in sorted(by_dim.items()):
+        coeffs = np.mean(polys, axis=0)
+        ax.plot(x, sum(c * x ** k for k, c in enumerate(coeffs)), label=f"d = {dim} ({len(polys)} seeds)")
+    ax.plot(x, x, color="k", ls="--", lw=1, label="at initialisation: g(x) = x")
+    ax.set_xlabel("x = s_i / s_1 (normalised singular value)")
+    ax.set_ylabel("g(x) after training")
+    ax.legend(frameon=False, fontsize=8)
+    return fig

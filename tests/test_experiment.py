@@ -356,3 +356,14 @@ def test_probe_by_band_draws_one_bar_per_band_and_the_chance_line():
     assert [round(p.get_height(), 3) for p in ax.patches] == [0.04, 0.03, 0.01]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1-64", "65-128", "129-130"]
     assert ax.lines[0].get_ydata()[0] == 0.002
+
+
+def test_learned_g_is_the_mean_polynomial_per_embedding_size():
+    import matplotlib
+    matplotlib.use("Agg")
+    from spectran_tutorial import plots
+    rows = [{"config": {"model": {"dim": 16}}, "diagnostics": {"poly": p}} for p in ([0.0, 1.0, 0.0], [0.2, 0.6, 0.0])]
+    ax = plots.learned_g(rows).axes[0]
+    x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
+    assert abs(y[0] - 0.1) < 1e-12 and abs(y[-1] - 0.9) < 1e-12 and x[-1] == 1.0     # g = 0.1 + 0.8 x
+    assert ax.lines[0].get_label() == "d = 16 (2 seeds)"
