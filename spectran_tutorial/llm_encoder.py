@@ -8,6 +8,7 @@ progress bar; the result is float32.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from .errors import ConfigError, TextError
 POOLINGS = ("mean", "last")
 
 
+@functools.lru_cache(maxsize=None)
 def is_decoder_model(path: str) -> bool:
     """Whether ``path`` (a local folder or a hub name) holds a causal language model rather than
     a sentence-transformers model: its ``config.json`` names a ``...ForCausalLM`` architecture."""
@@ -74,14 +76,12 @@ def load_decoder(path: str, device: str):
 
 
 def pool(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """(B, L, H) states and a (B, L) right-padded mask -> (B, H): the mean over the real tokens,
-    or the state of the last real token."""
+    """(B, L, H) states and a (B, L) right-padded mask -> (B, H): the mean over the real tokens
+    (``"mean"``), or the state of the last real token (``"last"``)."""
     if pooling == "mean":
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1)
-    if pooling == "last":
-        return hidden[torch.arange(len(hidden), device=hidden.device), mask.sum(1) - 1]
-    raise ConfigError(f"text.pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
+    return hidden[torch.arange(len(hidden), device=hidden.device), mask.sum(1) - 1]
 
 
 @torch.no_grad()
@@ -89,7 +89,7 @@ def encode_with_decoder(texts: list[str], path: str, pooling: str = "mean", batc
                         device: str | None = None, progress: bool = True, max_tokens: int = 512) -> np.ndarray:
     """The (N, H) float32 embeddings of ``texts`` pooled from the last hidden layer of ``path``."""
     from tqdm.auto import tqdm
-    if pooling not in POOLINGS:
+    if pooling not in POOLINGS:          # before loading a model of several GB
         raise ConfigError(f"text.pooling must be one of {', '.join(POOLINGS)}, not {pooling!r}")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer, model = load_decoder(path, device)

@@ -10,7 +10,7 @@ from .diagnostics import effective_rank, singular_spectrum
 def spectrum(tables: dict, top: int | None = None, ax=None, drop_padding: bool = False,
              mark: int | None = None, floor: float = 1e-6):
     """Normalised singular values (log scale) of several tables, labelled with their effective rank.
-    Values below ``floor`` (null directions, e.g. those the centring removes) are not drawn, so
+    Values below ``floor`` (directions with no variance, where a table is not of full rank) are not drawn, so
     they do not stretch the axis; ``mark`` draws a line at that component (the table size d)."""
     fig, ax = _axes(ax)
     for name, table in tables.items():

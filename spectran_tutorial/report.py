@@ -143,15 +143,18 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
     head = ["dataset", "backbone", "method", *(["variant"] if show_variant else []), "seeds", *metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for c in cells:
-        vals = [_number(c[m], c["seeds"], digits) for m in metrics]
+        vals = [_number(c[m], c["seeds"], digits, count=m in COUNTS) for m in metrics]
         name = [c["dataset"], c["backbone"], c["method"], *([c["variant"]] if show_variant else [])]
         lines.append("| " + " | ".join([*name, str(c["seeds"]), *vals]) + " |")
     return Table("\n".join(lines))
 
 
-def _number(value: tuple[float, float], seeds: int, digits: int) -> str:
-    """A mean (± sd over more than one seed); a count that is the same in every seed as an integer."""
-    if value[1] == 0 and float(value[0]).is_integer():
+COUNTS = ("parameters", "epochs", "best_epoch")   # shown as integers where every seed has the same
+
+
+def _number(value: tuple[float, float], seeds: int, digits: int, count: bool = False) -> str:
+    """A mean, with ± sd over more than one seed; a count that no seed changes as an integer."""
+    if count and value[1] == 0 and float(value[0]).is_integer():
         return f"{int(value[0])}"
     return f"{value[0]:.{digits}f}" + (f" ± {value[1]:.{digits}f}" if seeds > 1 else "")
 
@@ -260,7 +263,8 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
     cell without runs shows a dash."""
     from .backbones import BACKBONES
     from .item_tables import METHODS
-    cells = summarize([r for r in latest_rows(rows) if not variant(r)], (metric,))
+    plain = [r for r in latest_rows(rows) if not variant(r)]
+    cells = summarize(plain, (metric,))
     columns = list(dict.fromkeys((c["dataset"], c["backbone"]) for c in cells))
     dataset_rank, backbone_rank = _rank((), [d for d, _ in columns]), _rank(BACKBONES, [b for _, b in columns])
     columns.sort(key=lambda col: (backbone_rank(col[1]), dataset_rank(col[0])))   # a backbone's columns together
@@ -277,25 +281,22 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
         out = [m]
         for col in columns:
             c = value.get((*col, m))
-            text = "–" if c is None else _mean_sd(c[metric], c["seeds"], digits)
+            text = "–" if c is None else f"{_number(c[metric], c['seeds'], digits)} ({c['seeds']})"
             out.append(f"**{text}**" if c is not None and best.get(col) is c else text)
         lines.append("| " + " | ".join(out) + " |")
-    plain = [r for r in latest_rows(rows) if not variant(r)]
+    p_value = {(c["dataset"], c["backbone"], name): c["p_value"]       # one paired pass per best baseline
+               for name in {b["method"] for b in best.values() if b is not None}
+               for c in paired(plain, (method, ""), (name, ""), metric)}
     gains = []
     for col in columns:
         ours = value.get((*col, method))
         if ours is None or best[col] is None:
             gains.append("–")
             continue
-        pair = next(c for c in paired(plain, (method, ""), (best[col]["method"], ""), metric)
-                    if (c["dataset"], c["backbone"]) == col)
-        gains.append(f"{ours[metric][0] / best[col][metric][0] - 1:+.1%}{significance(pair['p_value'])}")
+        mark = significance(p_value.get((*col, best[col]["method"])))
+        gains.append(f"{ours[metric][0] / best[col][metric][0] - 1:+.1%}{mark}")
     lines.append("| " + " | ".join([f"{method} vs best baseline (* p < 0.05, ** p < 0.01)", *gains]) + " |")
     return Table("\n".join(lines))
-
-
-def _mean_sd(value: tuple[float, float], seeds: int, digits: int) -> str:
-    return f"{value[0]:.{digits}f} ± {value[1]:.{digits}f} ({seeds})" if seeds > 1 else f"{value[0]:.{digits}f} (1)"
 
 
 def significance(p: float | None) -> str:

@@ -52,8 +52,8 @@ def test_last_token_pooling_reads_the_last_real_token():
     mask = torch.tensor([[1, 1, 0], [1, 1, 1]])
     assert pool(hidden, mask, "last").tolist() == [[2.0, 3.0], [10.0, 11.0]]
     assert pool(hidden, mask, "mean").tolist() == [[1.0, 2.0], [8.0, 9.0]]
-    with pytest.raises(ConfigError, match="text.pooling"):
-        pool(hidden, mask, "max")
+    with pytest.raises(ConfigError, match="text.pooling"):      # refused before any model is loaded
+        encode_with_decoder(["a"], "/no/such/model", "max")
 
 
 def test_decoder_embeddings_are_cached_per_pooling(tiny_llama, tmp_path, monkeypatch):
