@@ -131,5 +131,6 @@ class ClozeBatches(BucketedBatches):
 
 def sample_negatives(gen: torch.Generator, num_items: int, shape: tuple[int, ...],
                      device: torch.device | str = "cpu") -> torch.Tensor:
-    """Uniform item ids in ``1..num_items`` (never padding) drawn from an explicit generator."""
-    return torch.randint(1, num_items + 1, shape, generator=gen).to(device)
+    """Uniform item ids in ``1..num_items`` (never padding) drawn from an explicit generator, on
+    the generator's device (a CUDA generator draws them on the card: no copy, no wait)."""
+    return torch.randint(1, num_items + 1, shape, generator=gen, device=gen.device).to(device)

@@ -92,6 +92,8 @@ class TrainConfig:
     select_protocol: str = "masked"     # ... under this protocol ("masked" or "unmasked"; both are
                                         # stored, see evaluate.py); "masked" keeps the stored recipe
     seed: int = 42
+    precision: str = "fp32"             # "bf16": autocast matrix products to bfloat16 (a variant:
+                                        # it can move metrics, so its rows are not the fp32 cells)
     device: str = "auto"                # "auto": CUDA when present, else CPU
     num_threads: int | None = None      # torch threads on the CPU (None: torch's default)
 
@@ -246,6 +248,7 @@ RULES = {
     "train.select_metric": _one_of("ndcg@10", "ndcg@20", "hr@10", "hr@20"),
     "train.select_protocol": _one_of("masked", "unmasked"),
     "train.seed": (_int(0), "an integer >= 0"),
+    "train.precision": _one_of("fp32", "bf16"),
     "train.num_threads": (_optional_int(1), "an integer >= 1, or null for torch's default"),
 }
 

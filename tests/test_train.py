@@ -122,3 +122,23 @@ def test_experiment_refuses_a_setting_that_a_method_name_contradicts(data_dir, t
     assert main(argv) == 2
     assert "fixes attention=False" in capsys.readouterr().err
     assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_a_loss_that_becomes_nan_stops_training_with_one_line(office_small):
+    cfg = small_config()
+    trainer = Trainer(cfg, office_small, build_model(cfg, office_small), torch.device("cpu"), progress=False)
+    with torch.no_grad():
+        trainer.model.table.ids[5].fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="became nan at epoch 1"):
+        trainer.train_epoch(1)
+
+
+def test_bf16_autocast_trains_close_to_fp32(office_small):
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        cfg = small_config(precision=precision)
+        torch.manual_seed(0)
+        trainer = Trainer(cfg, office_small, build_model(cfg, office_small), torch.device("cpu"), progress=False)
+        losses[precision] = trainer.train_epoch(1)
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
+    assert Config().replace("train", precision="bf16").variant() == "precision=bf16"

@@ -35,10 +35,13 @@ class GRU4Rec(nn.Module):
     def forward(self, emb: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         order = left_to_right_padding(valid)
         x = self.input_drop(emb).gather(1, order[..., None].expand_as(emb))
-        lengths = valid.sum(dim=1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        out, _ = self.gru(packed)
-        out, _ = pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])
+        if x.device.type == "cpu":     # packed: no work on the padding
+            lengths = valid.sum(dim=1).clamp(min=1)
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            out, _ = self.gru(packed)
+            out, _ = pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])
+        else:                           # padding is on the right now, so the outputs at the real
+            out, _ = self.gru(x)        # positions are the same; packing would need the lengths on the host
         back = (torch.arange(emb.shape[1], device=emb.device) - (~valid).sum(1, keepdim=True)) % emb.shape[1]
         out = out.gather(1, back[..., None].expand_as(out))
         return self.proj(self.output_drop(out)) * valid[..., None]

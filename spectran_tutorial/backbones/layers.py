@@ -34,8 +34,9 @@ def init_weights(module: nn.Module, std: float = 0.02) -> None:
 
 
 class Dropout(nn.Module):
-    """Inverted dropout drawn with ``rand_like``: the same effect as ``nn.Dropout``, about twice as
-    fast on the CPU, where ``bernoulli_`` dominated a SASRec step."""
+    """Inverted dropout. On the CPU it is drawn with ``rand_like`` (the same effect as
+    ``nn.Dropout``, about twice as fast there, where ``bernoulli_`` dominated a SASRec step); on a
+    GPU it is torch's fused kernel."""
 
     def __init__(self, p: float):
         super().__init__()
@@ -44,6 +45,8 @@ class Dropout(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training or self.p == 0:
             return x
+        if x.device.type != "cpu":
+            return F.dropout(x, self.p, training=True)
         return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
 
 
