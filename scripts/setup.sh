@@ -14,5 +14,5 @@ pip_install() {
 }
 [ -x .venv/bin/python ] || python3 -m venv .venv
 pip_install --upgrade "pip>=24" "setuptools>=77"
-pip_install -c constraints.txt -e ".[offline,test,book]"
+pip_install -c constraints.txt -e ".[offline,test,book,ray]"
 echo "$want" > "$stamp"

@@ -4,6 +4,11 @@ Every cell is one :func:`spectran_tutorial.train.train` run in its own resumable
 is claimed through a lock file created atomically, so several processes can work through the
 same grid on one machine; a finished cell appends one JSON line to the results file and is
 never run again. Restarting after a kill resumes the unfinished cells from their checkpoints.
+
+Beyond one machine, ``run_grid(..., ray_address=...)`` sends each unfinished cell to a Ray cluster
+as a task (a fraction of a GPU each, so several runs share a card); the driver alone writes the
+results file, so no locks are needed across machines. Checkpoints stay in ``runs_root`` on the
+node that ran the cell: put it on a shared file system for a killed grid to resume there.
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import os
 from pathlib import Path
 
 from .config import Config
+from .errors import SpectranError
 from .runs import run_dir, run_key
 from .train import train
 
@@ -74,32 +80,85 @@ def _alive(pid: int) -> bool:
 
 
 def run_grid(cells: list[Config], results: str | Path, runs_root: str | Path = "runs",
-             progress: bool = False, log=print, skip_done_in=()) -> list[dict]:
+             progress: bool = False, log=print, skip_done_in=(), ray_address: str | None = None,
+             gpus_per_run: float = 0.0) -> list[dict]:
     """Run every cell not yet in ``results`` (nor in the results files ``skip_done_in``, which are
-    only read); returns the rows of the whole grid that ``results`` holds."""
+    only read); returns the rows of the whole grid that ``results`` holds. With ``ray_address``
+    ("local" starts a Ray instance here, "auto" joins this node's cluster, "ray://head:10001" a
+    remote one) the cells run as Ray tasks with ``gpus_per_run`` GPUs each (e.g. 0.125: 8 per card)."""
     results = Path(results)
     results.parent.mkdir(parents=True, exist_ok=True)
     elsewhere = {r.get("key") for p in skip_done_in if Path(p).resolve() != results.resolve()
                  for r in read_results(Path(p))}
-    for n, cfg in enumerate(cells, start=1):
-        key = cell_key(cfg)
-        if key in elsewhere or any(r.get("key") == key for r in read_results(results)):
-            continue
+    done = {r.get("key") for r in read_results(results)} | elsewhere
+    todo = [(n, cfg, key) for n, cfg in enumerate(cells, start=1)
+            if (key := cell_key(cfg)) not in done]
+    if todo and ray_address:
+        _run_on_ray(todo, len(cells), results, runs_root, log, ray_address, gpus_per_run)
+    elif todo:
+        _run_here(todo, len(cells), results, runs_root, progress, log)
+    keys = {cell_key(c) for c in cells}
+    return [r for r in read_results(results) if r.get("key") in keys]
+
+
+def _append(results: Path, key: str, row: dict) -> None:
+    row = {"key": key, **{k: v for k, v in row.items() if k != "history"}}
+    with results.open("a") as f:        # one short write per finished cell
+        f.write(json.dumps(row) + "\n")
+
+
+def _run_here(todo, total: int, results: Path, runs_root, progress: bool, log) -> None:
+    """The cells one after another in this process, each claimed by a lock in its run folder."""
+    for n, cfg, key in todo:
         folder = run_dir(cfg, runs_root)
         folder.mkdir(parents=True, exist_ok=True)
         lock = folder / "lock"
         if not _claim(lock):
-            log(f"[{n}/{len(cells)}] {key}: another process is running it")
+            log(f"[{n}/{total}] {key}: another process is running it")
             continue
         try:
             if any(r.get("key") == key for r in read_results(results)):
                 continue
-            log(f"[{n}/{len(cells)}] {key}")
+            log(f"[{n}/{total}] {key}")
             row = train(cfg, run_dir=folder, progress=progress, log=lambda line: log(f"  {line}"))
-            row = {"key": key, **{k: v for k, v in row.items() if k != "history"}}
-            with results.open("a") as f:        # one short write per finished cell
-                f.write(json.dumps(row) + "\n")
+            _append(results, key, row)
         finally:
             lock.unlink(missing_ok=True)
-    keys = {cell_key(c) for c in cells}
-    return [r for r in read_results(results) if r.get("key") in keys]
+
+
+def train_cell(cfg: dict, runs_root: str) -> dict:
+    """One cell on a Ray worker: its config as a dict in, its result row out."""
+    cfg = Config.from_dict(cfg)
+    return train(cfg, run_dir=run_dir(cfg, runs_root), progress=False, log=lambda *_: None)
+
+
+def _run_on_ray(todo, total: int, results: Path, runs_root, log, address: str, gpus_per_run: float) -> None:
+    """The cells as Ray tasks; rows are written here, in the order the tasks finish."""
+    try:
+        import ray
+    except ImportError:
+        raise SpectranError("a Ray address was given but Ray is not installed: "
+                            "pip install 'spectran-tutorial[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    task = ray.remote(num_cpus=1, num_gpus=gpus_per_run)(train_cell)
+    pending = {task.remote(cfg.to_dict(), str(runs_root)): (n, key) for n, cfg, key in todo}
+    log(f"{len(pending)} cells sent to Ray at {address} ({gpus_per_run:g} GPU each)")
+    failed = []
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            n, key = pending.pop(ready[0])
+            try:
+                _append(results, key, ray.get(ready[0]))
+                log(f"[{n}/{total}] {key} finished")
+            except ray.exceptions.RayError as e:
+                failed.append(key)
+                log(f"[{n}/{total}] {key} failed: {str(e).strip().splitlines()[-1]}")
+    finally:
+        if started:
+            ray.shutdown()
+    if failed:
+        raise SpectranError(f"{len(failed)} of {len(todo)} cells failed on Ray (first: {failed[0]}); "
+                            "the others are in the results file, and a rerun runs only the failed ones")

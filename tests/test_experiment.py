@@ -367,3 +367,23 @@ def test_learned_g_is_the_mean_polynomial_per_embedding_size():
     x, y = ax.lines[0].get_xdata(), ax.lines[0].get_ydata()
     assert abs(y[0] - 0.1) < 1e-12 and abs(y[-1] - 0.9) < 1e-12 and x[-1] == 1.0     # g = 0.1 + 0.8 x
     assert ax.lines[0].get_label() == "d = 16 (2 seeds)"
+
+
+@pytest.mark.slow
+def test_grid_on_a_local_ray_instance_gives_the_rows_of_the_local_grid(data_dir, tmp_path):
+    """The cells run as Ray tasks; the driver alone writes each row once, with the same metrics as
+    the same cells run here, and a second call finds nothing left to do."""
+    pytest.importorskip("ray")
+    cells = tiny_cells(data_dir)[:2]
+    here = run_grid(cells, tmp_path / "here.jsonl", tmp_path / "runs-here", log=lambda *_: None)
+    lines = []
+    on_ray = run_grid(cells, tmp_path / "ray.jsonl", tmp_path / "runs-ray", log=lines.append,
+                      ray_address="local")
+    assert sorted(r["key"] for r in on_ray) == sorted(r["key"] for r in here)
+    by_key = {r["key"]: r for r in here}
+    for row in on_ray:
+        assert row["test"] == by_key[row["key"]]["test"] and row["epochs"] == by_key[row["key"]]["epochs"]
+    assert any("sent to Ray" in line for line in lines)
+    again = run_grid(cells, tmp_path / "ray.jsonl", tmp_path / "runs-ray", log=lambda *_: None,
+                     ray_address="local")
+    assert len(read_results(tmp_path / "ray.jsonl")) == 2 and len(again) == 2
