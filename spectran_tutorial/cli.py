@@ -116,7 +116,7 @@ def cmd_experiment(args) -> int:
     for cell in cells:          # every setting is checked before the first cell runs
         cell.validate()
     rows = run_grid(cells, args.results, args.runs_dir, progress=not args.quiet, skip_done_in=args.skip_done_in,
-                    ray_address=args.ray, gpus_per_run=args.gpus_per_run)
+                    ray_address=args.ray, gpus_per_run=args.gpus_per_run, minutes=args.minutes)
     print(f"{len(rows)} of {len(cells)} cells finished; results in {args.results}"
           + (f" (cells finished in {', '.join(args.skip_done_in)} skipped)" if args.skip_done_in else ""))
     return 0
@@ -177,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ray", metavar="ADDRESS",
                    help="run the cells as Ray tasks: 'local' starts Ray here, 'auto' joins this node's "
                         "cluster, 'ray://head:10001' a remote one")
+    p.add_argument("--minutes", type=float, metavar="M",
+                   help="time budget: no cell starts after M minutes, a running one stops after the "
+                        "epoch that passes them (resumable)")
     p.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G",
                    help="with --ray: GPUs per cell, e.g. 0.125 for 8 runs per card (0: on CPUs)")
     p.add_argument("--quiet", action="store_true")

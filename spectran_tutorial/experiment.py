@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from pathlib import Path
 
 from .config import Config
@@ -81,11 +82,13 @@ def _alive(pid: int) -> bool:
 
 def run_grid(cells: list[Config], results: str | Path, runs_root: str | Path = "runs",
              progress: bool = False, log=print, skip_done_in=(), ray_address: str | None = None,
-             gpus_per_run: float = 0.0) -> list[dict]:
+             gpus_per_run: float = 0.0, minutes: float | None = None) -> list[dict]:
     """Run every cell not yet in ``results`` (nor in the results files ``skip_done_in``, which are
     only read); returns the rows of the whole grid that ``results`` holds. With ``ray_address``
     ("local" starts a Ray instance here, "auto" joins this node's cluster, "ray://head:10001" a
-    remote one) the cells run as Ray tasks with ``gpus_per_run`` GPUs each (e.g. 0.125: 8 per card)."""
+    remote one) the cells run as Ray tasks with ``gpus_per_run`` GPUs each (e.g. 0.125: 8 per card).
+    With ``minutes``, no cell starts after that time budget and a running one stops after the epoch
+    that passes it, its checkpoint kept: the next call resumes it."""
     results = Path(results)
     results.parent.mkdir(parents=True, exist_ok=True)
     elsewhere = {r.get("key") for p in skip_done_in if Path(p).resolve() != results.resolve()
@@ -93,23 +96,29 @@ def run_grid(cells: list[Config], results: str | Path, runs_root: str | Path = "
     done = {r.get("key") for r in read_results(results)} | elsewhere
     todo = [(n, cfg, key) for n, cfg in enumerate(cells, start=1)
             if (key := cell_key(cfg)) not in done]
+    deadline = None if minutes is None else time.time() + 60 * minutes
     if todo and ray_address:
-        _run_on_ray(todo, len(cells), results, runs_root, log, ray_address, gpus_per_run)
+        _run_on_ray(todo, len(cells), results, runs_root, log, ray_address, gpus_per_run, deadline)
     elif todo:
-        _run_here(todo, len(cells), results, runs_root, progress, log)
+        _run_here(todo, len(cells), results, runs_root, progress, log, deadline)
     keys = {cell_key(c) for c in cells}
     return [r for r in read_results(results) if r.get("key") in keys]
 
 
-def _append(results: Path, key: str, row: dict) -> None:
+def _append(results: Path, key: str, row: dict | None) -> None:
+    if row is None:                     # stopped by the time budget: nothing to write yet
+        return
     row = {"key": key, **{k: v for k, v in row.items() if k != "history"}}
     with results.open("a") as f:        # one short write per finished cell
         f.write(json.dumps(row) + "\n")
 
 
-def _run_here(todo, total: int, results: Path, runs_root, progress: bool, log) -> None:
+def _run_here(todo, total: int, results: Path, runs_root, progress: bool, log, deadline=None) -> None:
     """The cells one after another in this process, each claimed by a lock in its run folder."""
-    for n, cfg, key in todo:
+    for k, (n, cfg, key) in enumerate(todo):
+        if deadline is not None and time.time() >= deadline:
+            log(f"time budget spent: {len(todo) - k} cells left for a later call")
+            return
         folder = run_dir(cfg, runs_root)
         folder.mkdir(parents=True, exist_ok=True)
         lock = folder / "lock"
@@ -120,19 +129,23 @@ def _run_here(todo, total: int, results: Path, runs_root, progress: bool, log) -
             if any(r.get("key") == key for r in read_results(results)):
                 continue
             log(f"[{n}/{total}] {key}")
-            row = train(cfg, run_dir=folder, progress=progress, log=lambda line: log(f"  {line}"))
+            row = train(cfg, run_dir=folder, progress=progress, log=lambda line: log(f"  {line}"),
+                        deadline=deadline)
             _append(results, key, row)
         finally:
             lock.unlink(missing_ok=True)
 
 
-def train_cell(cfg: dict, runs_root: str) -> dict:
-    """One cell on a Ray worker: its config as a dict in, its result row out."""
+def train_cell(cfg: dict, runs_root: str, deadline: float | None = None) -> dict | None:
+    """One cell on a Ray worker: its config as a dict in, its result row out (None when the
+    time budget stopped it)."""
     cfg = Config.from_dict(cfg)
-    return train(cfg, run_dir=run_dir(cfg, runs_root), progress=False, log=lambda *_: None)
+    return train(cfg, run_dir=run_dir(cfg, runs_root), progress=False, log=lambda *_: None,
+                 deadline=deadline)
 
 
-def _run_on_ray(todo, total: int, results: Path, runs_root, log, address: str, gpus_per_run: float) -> None:
+def _run_on_ray(todo, total: int, results: Path, runs_root, log, address: str, gpus_per_run: float,
+                deadline: float | None = None) -> None:
     """The cells as Ray tasks; rows are written here, in the order the tasks finish."""
     try:
         import ray
@@ -143,7 +156,7 @@ def _run_on_ray(todo, total: int, results: Path, runs_root, log, address: str, g
     if started:
         ray.init(address=address, include_dashboard=False, log_to_driver=False)
     task = ray.remote(num_cpus=1, num_gpus=gpus_per_run)(train_cell)
-    pending = {task.remote(cfg.to_dict(), str(runs_root)): (n, key) for n, cfg, key in todo}
+    pending = {task.remote(cfg.to_dict(), str(runs_root), deadline): (n, key) for n, cfg, key in todo}
     log(f"{len(pending)} cells sent to Ray at {address} ({gpus_per_run:g} GPU each)")
     failed = []
     try:
@@ -151,8 +164,9 @@ def _run_on_ray(todo, total: int, results: Path, runs_root, log, address: str, g
             ready, _ = ray.wait(list(pending), num_returns=1)
             n, key = pending.pop(ready[0])
             try:
-                _append(results, key, ray.get(ready[0]))
-                log(f"[{n}/{total}] {key} finished")
+                row = ray.get(ready[0])
+                _append(results, key, row)
+                log(f"[{n}/{total}] {key} " + ("finished" if row else "stopped by the time budget"))
             except ray.exceptions.RayError as e:
                 failed.append(key)
                 log(f"[{n}/{total}] {key} failed: {str(e).strip().splitlines()[-1]}")

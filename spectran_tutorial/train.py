@@ -208,9 +208,16 @@ class Trainer:
         return rank_targets(self.model, self.data, split, max_len=self.cfg.data.max_len,
                             batch_size=self.cfg.train.eval_batch_size, device=self.device)
 
-    def fit(self) -> TrainState:
+    @property
+    def finished(self) -> bool:
+        """Whether training has ended: all epochs run, or stopped early by the patience rule."""
+        return self.state.epoch >= self.cfg.train.epochs or self.state.bad_evals >= self.cfg.train.patience
+
+    def fit(self, deadline: float | None = None) -> TrainState:
+        """Train until :attr:`finished`, or until the first epoch that ends after ``deadline`` (a
+        ``time.time()`` value; the checkpoint then holds that epoch, and a later call resumes)."""
         t, s = self.cfg.train, self.state
-        while s.epoch < t.epochs and s.bad_evals < t.patience:
+        while not self.finished and (deadline is None or time.time() < deadline):
             start = time.perf_counter()
             loss = self.train_epoch(s.epoch + 1)
             s.train_seconds += time.perf_counter() - start
@@ -227,7 +234,7 @@ class Trainer:
                 self.log(f"epoch {s.epoch:3d}  loss {loss:.4f}  valid {t.select_metric} {score:.4f}  "
                          f"(best {s.best_score:.4f} at {s.best_epoch})")
             self.save_checkpoint()
-        if self.best_model is not None:
+        if self.best_model is not None and self.finished:
             self.model.load_state_dict(self.best_model)
         return s
 
@@ -238,11 +245,13 @@ def prepare_text(cfg: Config, data: SequenceData, progress: bool = True, log=pri
 
 def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | None = None,
           run_dir: str | Path | None = "auto", runs_root: str | Path = "runs", progress: bool = True,
-          log=print, fresh: bool = False) -> dict:
+          log=print, fresh: bool = False, deadline: float | None = None) -> dict | None:
     """Train and evaluate one configuration; returns (and stores) the result record.
 
     ``run_dir="auto"`` keeps checkpoints under ``runs_root`` in the folder of the run's key;
-    ``None`` keeps nothing on disk. A finished run is reused unless ``fresh``.
+    ``None`` keeps nothing on disk. A finished run is reused unless ``fresh``. With a ``deadline``
+    (a ``time.time()`` value) training stops after the epoch that passes it and None is returned;
+    the checkpoint lets a later call resume.
     """
     cfg.validate()
     resolve_method(cfg.method)    # fail early on an unknown method name
@@ -265,7 +274,13 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
     trainer.key = identity["key"]
     if trainer.load_checkpoint():
         log(f"resuming {folder.path} after epoch {trainer.state.epoch}")
-    state = trainer.fit()
+    if deadline is not None and time.time() >= deadline:
+        log("the time budget was spent before this run began")
+        return None
+    state = trainer.fit(deadline)
+    if not trainer.finished:
+        log(f"stopped by the time budget after epoch {state.epoch}; run again to resume")
+        return None
     result = {"dataset": cfg.data.dataset, "backbone": cfg.model.backbone, "method": cfg.method.name,
               "seed": cfg.train.seed, **final_evaluation(trainer),
               "epochs": state.epoch, "best_epoch": state.best_epoch,

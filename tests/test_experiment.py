@@ -387,3 +387,31 @@ def test_grid_on_a_local_ray_instance_gives_the_rows_of_the_local_grid(data_dir,
     again = run_grid(cells, tmp_path / "ray.jsonl", tmp_path / "runs-ray", log=lambda *_: None,
                      ray_address="local")
     assert len(read_results(tmp_path / "ray.jsonl")) == 2 and len(again) == 2
+
+
+def test_a_time_budget_stops_after_an_epoch_and_the_next_call_resumes(data_dir, tmp_path, monkeypatch):
+    """With a clock that moves 10 s per reading, a 45 s budget lets the first cell train two epochs
+    (checkpoint kept, no row), starts no other cell, and a call without a budget resumes there."""
+    import time as real_time
+    from spectran_tutorial import experiment, train as train_module
+
+    class Clock:
+        now = 0.0
+        perf_counter = staticmethod(real_time.perf_counter)
+
+        def time(self):
+            self.now += 10
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(experiment, "time", clock)
+    monkeypatch.setattr(train_module, "time", clock)
+    cells, results, runs = tiny_cells(data_dir)[:2], tmp_path / "r.jsonl", tmp_path / "runs"
+    lines = []
+    assert run_grid(cells, results, runs, log=lines.append, minutes=45 / 60) == []
+    assert any("stopped by the time budget after epoch 2" in line for line in lines)
+    assert any("time budget spent: 1 cells left" in line for line in lines)
+    monkeypatch.undo()
+    lines.clear()
+    assert len(run_grid(cells, results, runs, log=lines.append)) == 2
+    assert any("resuming" in line and "after epoch 2" in line for line in lines)
