@@ -430,3 +430,20 @@ def comparison_table(comparisons: list[dict]) -> str:
         lines.append(f"| {c['dataset']} | {c['backbone']} | {c['metric']} | {c['mean']:.4f} | {c['best_baseline']} "
                      f"| {c['baseline_mean']:.4f} | {c['improvement']:+.1%} | {c['paired_seeds']} | {p} |")
     return Table("\n".join(lines))
+
+
+def beside_stored(mine: list[dict], stored: list[dict], metrics=("test.ndcg@10", "test_unmasked.ndcg@10"),
+                  digits: int = 4) -> Table:
+    """Runs made here beside the stored run of the same cell (same key: the same settings, data
+    bytes and recipe), with the device of each; a cell that no stored run shares shows "—"."""
+    by_key = {r.get("key"): r for r in stored}
+    head = ["dataset", "method", "seed", "device here", *(f"{m} here" for m in metrics), "stored on",
+            *(f"{m} stored" for m in metrics)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in mine:
+        twin = by_key.get(r.get("key"))
+        here = [f"{lookup(r, m):.{digits}f}" for m in metrics]
+        there = [f"{lookup(twin, m):.{digits}f}" if twin else "—" for m in metrics]
+        lines.append("| " + " | ".join([r["dataset"], r["method"], str(r["seed"]), r.get("device") or "?",
+                                        *here, (twin.get("device") or "?") if twin else "—", *there]) + " |")
+    return Table("\n".join(lines))

@@ -89,3 +89,36 @@ def test_set_repo_url_rewrites_every_occurrence(tmp_path, monkeypatch):
     assert set_repo_url.current_url() == "https://example.org/me/spectran"
     assert not any(old in p.read_text() for p in set_repo_url.files())
     assert set_repo_url.main(["not a url"]) == 2
+
+
+@pytest.mark.slow
+def test_chapter_6_runs_as_on_colab_without_the_results_folder(tmp_path, data_dir):
+    """Chapter 6 executed in a folder with no ``results/`` beside it, as on Colab: the stored
+    results are fetched from the repository (here a copy at a file:// address), one small cell is
+    trained within a time budget and set beside the stored runs, and every assert passes."""
+    import json
+    import os
+    mirror = tmp_path / "repository"
+    (mirror / "raw" / "main").mkdir(parents=True)
+    (mirror / "raw" / "main" / "results").symlink_to(REPO / "results")
+    book = tmp_path / "book"
+    book.mkdir()
+    nb = json.loads((REPO / "book" / "06_experiments.ipynb").read_text())
+    params = next(i for i, c in enumerate(nb["cells"]) if "parameters" in c["metadata"].get("tags", []))
+    asked = ('RUN = {"datasets": ["amazon-office"], "methods": ["id"], "seeds": [0]}\n'
+             'RUN_MINUTES = 10\nPROFILE = "cpu-small"')        # what a reader sets, injected as papermill does
+    nb["cells"].insert(params + 1, {"cell_type": "code", "execution_count": None, "metadata": {},
+                                    "outputs": [], "source": asked})
+    chapter = book / "06_experiments.ipynb"
+    chapter.write_text(json.dumps(nb))
+    env = {**os.environ, "SPECTRAN_REPOSITORY": mirror.as_uri(), "SPECTRAN_DATA": str(data_dir),
+           "OMP_NUM_THREADS": "1"}
+    env.pop("SPECTRAN_PROFILE", None)
+    exe = Path(sys.executable).with_name("jupyter-execute")
+    out = subprocess.run([str(exe), "--inplace", "--timeout=1200", chapter.name], cwd=book, env=env,
+                         capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert (book / "results" / "office-sasrec.jsonl").is_file() and not (tmp_path / "results").exists()
+    outputs = json.dumps(json.loads(chapter.read_text())["cells"])
+    assert "1 of 1 cells finished" in outputs
+    assert (book / "runs" / "my-results.jsonl").is_file()
