@@ -9,9 +9,10 @@ Then, on the GPU machine, with ``.gpu`` carried along and its own python (which 
 
     python3 scripts/gpu_grid.py run --seconds 480 --workers 8 amazon-beauty
 
-``run`` first times one epoch of each backbone alone (``benchmarks/train_speed.py``), then starts
-``--workers`` experiment processes that share one grid (every backbone x every method x seeds 0-2,
-seed-major, each cell claimed by a lock) until ``--seconds`` have passed. Finished rows go to
+``run`` first measures the training loop (``benchmarks/gpu_speed.py``: alone, with the card
+filled, against main at 2144b5a, staged in ``.gpu/baseline``), then starts ``--workers`` experiment
+processes that share one grid (every backbone x every method x seeds 0-2, seed-major, each cell
+claimed by a lock) with the time left as their budget (``--minutes``). Finished rows go to
 ``$OUT/gpu-grid.jsonl``, which starts as a copy of ``results/gpu-grid.jsonl``: copy it back into
 ``results/`` and commit it, and the next lease resumes the grid where this one stopped. Cells
 finished in the other files of ``results/`` (runs on a CPU) are skipped too. Cells cut
@@ -33,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = "gpu-grid.jsonl"
 BACKBONES = ("sasrec", "bert4rec", "hstu", "gru4rec")
+BASELINE = "2144b5a"                 # the benchmark's reference: main before the GPU fast path
 WHEELS = ("platformdirs",)           # imported by the package, absent from the GPU machine's image
 
 
@@ -56,6 +58,11 @@ def stage(datasets: list[str], data_dir: str | None, folder: Path, wheels: bool 
         text_matrix(data, text_cfg, progress=True)             # computes the cache file if missing
         cached = cache_path(text_cfg.encoder, item_texts(data, text_cfg.fields))
         shutil.copy2(cached, folder / "cache" / "embeddings" / cached.name)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE, "spectran_tutorial"],
+                             capture_output=True)
+    if archive.returncode == 0:     # the trainer of main at that commit, for the benchmark's ratio
+        (folder / "baseline").mkdir()
+        subprocess.run(["tar", "-x", "-C", str(folder / "baseline")], input=archive.stdout, check=True)
     if wheels:
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
                         "-d", str(folder / "wheels"), *WHEELS], check=True)
@@ -99,16 +106,19 @@ def run(args) -> int:
     methods = args.methods or default_methods(Path(args.site))
     deadline = time.monotonic() + args.seconds
     if args.speed:
+        baseline = Path(args.stage) / "baseline"
         with (out / "gpu-speed.txt").open("w") as f, contextlib.suppress(subprocess.TimeoutExpired):
-            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--dataset",
+            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--dataset",
                             args.datasets[0], "--backbones", *args.speed_backbones, "--methods", "id", "spectran",
-                            "--epochs", "2", "--threads", str(args.threads)],
+                            "--epochs", "2", "--workers", str(args.workers),
+                            *(["--baseline", str(baseline)] if baseline.is_dir() else [])],
                            env=env, stdout=f, stderr=subprocess.STDOUT, timeout=args.seconds / 3, cwd=ROOT)
     grid = [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *args.datasets,
             "--backbones", *args.backbones, "--methods", *methods, "--seeds", *map(str, args.seeds),
             "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",
             *sum((["--set", s] for s in args.set), []),
             "--results", str(results), "--runs-dir", args.runs_dir, "--quiet",
+            "--minutes", f"{max(deadline - time.monotonic(), 1) / 60:.2f}",
             *(["--skip-done-in", *args.skip_done_in] if args.skip_done_in else [])]
     log = (out / "gpu-workers.log").open("w")
     workers = []
