@@ -68,6 +68,22 @@ def mass_by_component(w, dim: int, ax=None):
     return fig
 
 
+def spectral_weights(w, dim: int, ax=None, floor: float = 1e-4):
+    """|W| (output dimension x spectral component) on a log colour scale, the top-d boundary
+    marked; entries below ``floor`` (Softshrink's zeros among them) are drawn as the floor."""
+    from matplotlib.colors import LogNorm
+    fig, ax = _axes(ax, size=(9, 3.2))
+    a = np.abs(np.asarray(w, dtype=float)).clip(min=floor)
+    image = ax.imshow(a, aspect="auto", interpolation="nearest", cmap="magma",
+                      norm=LogNorm(vmin=floor, vmax=a.max()), extent=(0.5, a.shape[1] + 0.5, a.shape[0] + 0.5, 0.5))
+    ax.axvline(dim + 0.5, color="w", ls="--", lw=1)
+    ax.text(dim + 3, 2, f"d = {dim}", color="w", va="top", fontsize=8)
+    ax.set_xlabel("spectral component (singular direction, largest first)")
+    ax.set_ylabel("output dimension")
+    fig.colorbar(image, ax=ax, label="|w|", pad=0.01)
+    return fig
+
+
 def metric_bars(cells: list[dict], metric: str = "test.ndcg@10", ax=None, highlight: str = "spectran"):
     """Mean ± std of a metric per method, from ``report.summarize``, as horizontal bars (names stay
     legible at any width); ``highlight`` is drawn in its own colour."""

@@ -322,3 +322,26 @@ def run_facts(trainer: Trainer, text: TextMatrix | None) -> dict:
             "text_dim": text.dim if text is not None else None,
             "items_without_text": text.missing if text is not None else None,
             "diagnostics": {**table_report(table), **model.table.diagnostics()}}
+
+
+def load_trained(folder: str | Path, *, data: SequenceData | None = None,
+                 text: TextMatrix | None = None) -> SequentialRecommender:
+    """The trained model of a finished run, rebuilt from its folder (``config.json`` and
+    ``model.pt``); the data and the text matrix are loaded as the run loaded them unless given."""
+    import json
+    folder = Path(folder)
+    try:
+        cfg = Config.from_dict(json.loads((folder / "config.json").read_text())["config"])
+        weights = torch.load(folder / "model.pt", map_location="cpu", weights_only=True)
+    except FileNotFoundError as e:
+        raise SpectranError(f"{folder}: not a finished run ({Path(e.filename).name} is missing)") from None
+    if data is None:
+        d = cfg.data
+        data = load_dataset(d.dataset, d.data_dir, max_users=d.max_users, min_user_len=d.min_user_len,
+                            log=lambda *_: None)
+    if text is None:
+        text = prepare_text(cfg, data, progress=False, log=lambda *_: None)
+    model = build_model(cfg, data, text.matrix if text is not None else None)
+    model.load_state_dict(weights)
+    return model.eval()
+

@@ -415,3 +415,15 @@ def test_a_time_budget_stops_after_an_epoch_and_the_next_call_resumes(data_dir, 
     lines.clear()
     assert len(run_grid(cells, results, runs, log=lines.append)) == 2
     assert any("resuming" in line and "after epoch 2" in line for line in lines)
+
+
+def test_spectral_weights_plot_shows_every_entry_and_marks_d():
+    import matplotlib
+    matplotlib.use("Agg")
+    from spectran_tutorial import plots
+    w = torch.zeros(4, 10)
+    w[0, 0], w[3, 9] = 2.0, -0.5                          # zeros are drawn at the floor, signs dropped
+    fig = plots.spectral_weights(w, dim=4, floor=1e-3)
+    image = fig.axes[0].images[0].get_array()
+    assert image.shape == (4, 10) and image.max() == 2.0 and image[3, 9] == 0.5 and image.min() == 1e-3
+    assert fig.axes[0].lines[0].get_xdata()[0] == 4.5

@@ -142,3 +142,18 @@ def test_bf16_autocast_trains_close_to_fp32(office_small):
         losses[precision] = trainer.train_epoch(1)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
     assert Config().replace("train", precision="bf16").variant() == "precision=bf16"
+
+
+def test_a_finished_run_loads_back_as_the_trained_model(office_small, tmp_path):
+    from spectran_tutorial.errors import SpectranError
+    from spectran_tutorial.train import load_trained
+    cfg = small_config(method="spectran")
+    text = fake_text(office_small)
+    train(cfg, data=office_small, text=text, run_dir=tmp_path / "run", progress=False, log=lambda *_: None)
+    saved = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    model = load_trained(tmp_path / "run", data=office_small, text=text)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in saved.items())
+    with torch.no_grad():
+        assert model.table.spectral_weights().shape == (16, text.matrix.shape[1])
+    with pytest.raises(SpectranError, match="not a finished run"):
+        load_trained(tmp_path / "nothing-here")
