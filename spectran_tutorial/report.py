@@ -58,10 +58,14 @@ def markdown_to_html(text: str) -> str:
             return
         head, body = table[0], [r for r in table[2:]]
         cells = lambda row: [c for c in row.strip().strip("|").split("|")]
-        out.append("<table>\n<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells(head))
+        # a wide table scrolls inside its own box instead of being cut at the page's edge, and a
+        # cell such as "0.0484 ± 0.0016 (3)" stays on one line (inline styles: Colab shows them too)
+        out.append('<div class="results-table" style="overflow-x:auto">\n<table style="font-size:0.85em">\n'
+                   "<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells(head))
                    + "</tr></thead>\n<tbody>\n" + "".join(
-                       "<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in cells(r)) + "</tr>\n" for r in body)
-                   + "</tbody>\n</table>")
+                       "<tr>" + "".join(f'<td style="white-space:nowrap">{_inline(c)}</td>' for c in cells(r))
+                       + "</tr>\n" for r in body)
+                   + "</tbody>\n</table>\n</div>")
         table.clear()
 
     for line in text.splitlines():
