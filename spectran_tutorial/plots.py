@@ -40,22 +40,6 @@ def training_curve(histories: dict, metric: str = "valid_ndcg@10", ax=None):
     return fig
 
 
-def spectral_weights(w, dim: int | None = None, ax=None, columns: int | None = None):
-    """|W| of SpecTran (outputs x spectral components); a line marks component d."""
-    fig, ax = _axes(ax, size=(8, 3))
-    w = np.abs(np.asarray(w))
-    if columns:
-        w = w[:, :columns]
-    im = ax.imshow(w, aspect="auto", cmap="magma", interpolation="nearest",
-                   norm=plt.matplotlib.colors.PowerNorm(0.5))
-    if dim is not None and dim < w.shape[1]:
-        ax.axvline(dim - 0.5, color="cyan", lw=1, ls="--")
-    ax.set_xlabel("spectral component (by singular value)")
-    ax.set_ylabel("output dimension")
-    fig.colorbar(im, ax=ax, label="|W|")
-    return fig
-
-
 def mass_by_component(w, dim: int, ax=None):
     """Share of W's energy (sum of w^2) on each spectral component, with the top-d boundary marked."""
     fig, ax = _axes(ax)
@@ -68,16 +52,18 @@ def mass_by_component(w, dim: int, ax=None):
     return fig
 
 
-def spectral_weights(w, dim: int, ax=None, floor: float = 1e-4):
-    """|W| (output dimension x spectral component) on a log colour scale, the top-d boundary
-    marked; entries below ``floor`` (Softshrink's zeros among them) are drawn as the floor."""
+def spectral_weights(w, dim: int | None = None, ax=None, columns: int | None = None, floor: float = 1e-4):
+    """|W| of SpecTran (output dimension x spectral component, the first ``columns`` only when
+    given) on a log colour scale, the top-d boundary marked; entries below ``floor`` (Softshrink's
+    zeros among them) are drawn as the floor."""
     from matplotlib.colors import LogNorm
     fig, ax = _axes(ax, size=(9, 3.2))
-    a = np.abs(np.asarray(w, dtype=float)).clip(min=floor)
+    a = np.abs(np.asarray(w, dtype=float))[:, :columns].clip(min=floor)
     image = ax.imshow(a, aspect="auto", interpolation="nearest", cmap="magma",
                       norm=LogNorm(vmin=floor, vmax=a.max()), extent=(0.5, a.shape[1] + 0.5, a.shape[0] + 0.5, 0.5))
-    ax.axvline(dim + 0.5, color="w", ls="--", lw=1)
-    ax.text(dim + 3, 2, f"d = {dim}", color="w", va="top", fontsize=8)
+    if dim is not None and dim < a.shape[1]:
+        ax.axvline(dim + 0.5, color="w", ls="--", lw=1)
+        ax.text(dim + 1 + a.shape[1] / 100, 1, f"d = {dim}", color="w", va="top", fontsize=8)
     ax.set_xlabel("spectral component (singular direction, largest first)")
     ax.set_ylabel("output dimension")
     fig.colorbar(image, ax=ax, label="|w|", pad=0.01)

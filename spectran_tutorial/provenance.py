@@ -61,6 +61,9 @@ def provenance(device: torch.device) -> dict:
     from . import __version__
     return {"package_version": __version__, "git_commit": git_commit(), "code": code_fingerprint(),
             "device": device_name(device),
+            # the CPU's vector instructions decide torch's kernels, hence the last bits of a result:
+            # a stored run reproduces bit for bit only where these match (and the text matrix does)
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_version": torch.__version__, "python": platform.python_version(),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 

@@ -320,6 +320,7 @@ def run_facts(trainer: Trainer, text: TextMatrix | None) -> dict:
             "parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
             "encoder": text.encoder if text is not None else None,
             "text_dim": text.dim if text is not None else None,
+            "text_digest": text_digest(text.matrix) if text is not None else None,
             "items_without_text": text.missing if text is not None else None,
             "diagnostics": {**table_report(table), **model.table.diagnostics()}}
 
@@ -344,4 +345,11 @@ def load_trained(folder: str | Path, *, data: SequenceData | None = None,
     model = build_model(cfg, data, text.matrix if text is not None else None)
     model.load_state_dict(weights)
     return model.eval()
+
+
+def text_digest(matrix: torch.Tensor) -> str:
+    """sha256 (16 hex digits) of the text matrix's float32 bytes: two runs with equal digests read
+    the same embeddings bit for bit (an encoder run on another CPU may differ in the last bits)."""
+    import hashlib
+    return hashlib.sha256(matrix.detach().cpu().float().contiguous().numpy().tobytes()).hexdigest()[:16]
 

@@ -41,7 +41,7 @@ def test_run_is_deterministic_and_records_everything(office_small, tmp_path):
     assert a["test"] == b["test"] and a["valid"] == b["valid"]
     check_record(a, office_small.num_users)
     for key in ("config", "seed", "package_version", "git_commit", "device", "torch_version", "epochs",
-                "seconds_per_epoch", "encoder", "text_dim"):
+                "seconds_per_epoch", "encoder", "text_dim", "text_digest", "cpu_capability"):
         assert key in a
     assert a["diagnostics"]["effective_rank"] > 1
     assert a["diagnostics"]["attention_nonzero"] > 0        # the attention is still alive after training
