@@ -8,6 +8,11 @@ so everything it needs is staged here first, into the git-ignored folder ``.gpu/
 Then, on the GPU machine, with ``.gpu`` carried along and its own python (which has torch):
 
     python3 scripts/gpu_grid.py run --seconds 480 --workers 8 amazon-beauty
+    python3 scripts/gpu_grid.py run --seconds 480 --workers 12 --plan scripts/gpu_plan.json
+
+``--plan`` names several grids in order of priority (``scripts/gpu_plan.json`` holds the next
+session's: what the book lists as not run yet); the workers move on to the next grid as soon as
+every cell of one is taken, so the card stays full to the end. Each grid writes ``$OUT/<name>.jsonl``.
 
 ``run`` first measures the training loop (``benchmarks/gpu_speed.py``: alone, with the card
 filled, against main at 2144b5a, staged in ``.gpu/baseline``), then starts ``--workers`` experiment
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -90,54 +96,99 @@ def worker_environment(folder: Path, site: Path) -> dict:
     return env
 
 
+def load_plan(args) -> list[dict]:
+    """The grids to run, in order of priority: ``--plan FILE`` (a JSON list of grids, each with
+    ``name`` (its results file, without .jsonl), ``datasets``, and optionally ``backbones``,
+    ``methods``, ``seeds`` and ``set``), else the one grid of the command line, named gpu-grid."""
+    if args.plan:
+        plan = json.loads(Path(args.plan).read_text())
+    else:
+        plan = [{"name": RESULTS.removesuffix(".jsonl"), "datasets": args.datasets, "backbones": args.backbones,
+                 "methods": args.methods, "seeds": args.seeds, "set": args.set}]
+    for grid in plan:
+        grid.setdefault("backbones", list(BACKBONES))
+        grid["methods"] = grid.get("methods") or default_methods(Path(args.site))
+        grid.setdefault("seeds", [0, 1, 2])
+        grid.setdefault("set", [])
+    return plan
+
+
+def experiment_command(grid: dict, results: Path, args) -> list[str]:
+    """The ``experiment`` call of one grid (its time budget is added when it starts)."""
+    own = {str(ROOT / "results" / f"{grid['name']}.jsonl"), str(results)}
+    return [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *grid["datasets"],
+            "--backbones", *grid["backbones"], "--methods", *grid["methods"], "--seeds", *map(str, grid["seeds"]),
+            "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",
+            *sum((["--set", s] for s in grid["set"]), []),
+            "--results", str(results), "--runs-dir", args.runs_dir, "--quiet",
+            *(["--skip-done-in", *[f for f in args.skip_done_in if f not in own]] if args.skip_done_in else [])]
+
+
+def work(commands: list[list[str]], deadline: float) -> None:
+    """One worker: the grids in order, each with the time left as its budget. Cells are claimed by
+    locks, so the workers spread over a grid and move on to the next once all its cells are taken."""
+    for command in commands:
+        left = deadline - time.time()
+        if left < 30:
+            return
+        subprocess.run(command + ["--minutes", f"{left / 60:.2f}"], cwd=ROOT)
+
+
 def run(args) -> int:
     out = Path(os.environ.get("OUT") or args.out)
     out.mkdir(parents=True, exist_ok=True)
-    results = out / RESULTS
-    if (ROOT / "results" / RESULTS).is_file() and not results.exists():
-        shutil.copy2(ROOT / "results" / RESULTS, results)
     env = worker_environment(Path(args.stage), Path(args.site))
     probe = "import torch; print(torch.cuda.get_device_name() if torch.cuda.is_available() else '')"
     gpu = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True).stdout.strip()
     if not gpu and not args.allow_cpu:
         print("no CUDA device visible: stopping (pass --allow-cpu to run the grid on the CPU)")
         return 1
-    print(f"device: {gpu or 'cpu'}; {args.workers} workers for {args.seconds:.0f} s", flush=True)
-    methods = args.methods or default_methods(Path(args.site))
-    deadline = time.monotonic() + args.seconds
+    plan = load_plan(args)
+    print(f"device: {gpu or 'cpu'}; {args.workers} workers for {args.seconds:.0f} s; grids: "
+          + ", ".join(g["name"] for g in plan), flush=True)
+    deadline = time.time() + args.seconds
     if args.speed:
         baseline = Path(args.stage) / "baseline"
         with (out / "gpu-speed.txt").open("w") as f, contextlib.suppress(subprocess.TimeoutExpired):
             subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--dataset",
-                            args.datasets[0], "--backbones", *args.speed_backbones, "--methods", "id", "spectran",
+                            plan[0]["datasets"][0], "--backbones", *args.speed_backbones, "--methods", "id", "spectran",
                             "--epochs", "2", "--workers", str(args.workers),
                             *(["--baseline", str(baseline)] if baseline.is_dir() else [])],
                            env=env, stdout=f, stderr=subprocess.STDOUT, timeout=args.seconds / 3, cwd=ROOT)
-    grid = [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *args.datasets,
-            "--backbones", *args.backbones, "--methods", *methods, "--seeds", *map(str, args.seeds),
-            "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",
-            *sum((["--set", s] for s in args.set), []),
-            "--results", str(results), "--runs-dir", args.runs_dir, "--quiet",
-            "--minutes", f"{max(deadline - time.monotonic(), 1) / 60:.2f}",
-            *(["--skip-done-in", *args.skip_done_in] if args.skip_done_in else [])]
+    commands = []
+    for grid in plan:      # each grid's rows start as a copy of its stored file, so done cells are skipped
+        results = out / f"{grid['name']}.jsonl"
+        if (ROOT / "results" / results.name).is_file() and not results.exists():
+            shutil.copy2(ROOT / "results" / results.name, results)
+        commands.append(experiment_command(grid, results, args))
+    (out / "plan.json").write_text(json.dumps({"deadline": deadline, "commands": commands}, indent=1))
+    worker = [sys.executable, str(Path(__file__).resolve()), "work", str(out / "plan.json")]
     log = (out / "gpu-workers.log").open("w")
     workers = []
     for _ in range(args.workers):
-        workers.append(subprocess.Popen(grid, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
+        workers.append(subprocess.Popen(worker, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
         time.sleep(1)                  # the first cells go to different workers in order
     for w in workers:
         try:
-            w.wait(timeout=max(deadline - time.monotonic(), 1))
+            w.wait(timeout=max(deadline - time.time() + 60, 1))   # a minute's grace to finish an epoch
         except subprocess.TimeoutExpired:
             w.terminate()
     for w in workers:
         w.wait()
     log.close()
     with (out / "gpu-report.md").open("w") as f:
-        subprocess.run([sys.executable, "-m", "spectran_tutorial", "report", str(results)],
-                       env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-    rows = sum(1 for line in results.read_text().splitlines() if line.strip()) if results.exists() else 0
-    print(f"{rows} rows in {results}; report in {out / 'gpu-report.md'}")
+        for grid in plan:
+            results = out / f"{grid['name']}.jsonl"
+            if results.is_file():
+                f.write(f"## {grid['name']}\n\n")
+                f.flush()
+                subprocess.run([sys.executable, "-m", "spectran_tutorial", "report", str(results), "--allow-mixed"],
+                               env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
+    for grid in plan:
+        results = out / f"{grid['name']}.jsonl"
+        rows = sum(1 for line in results.read_text().splitlines() if line.strip()) if results.exists() else 0
+        print(f"{grid['name']}: {rows} rows in {results}")
+    print(f"report in {out / 'gpu-report.md'}")
     return 0
 
 
@@ -150,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--no-wheels", dest="wheels", action="store_false",
                    help="do not download the wheels (the machine has the packages)")
     r = sub.add_parser("run", help="on the GPU machine: the grid until the time is up")
-    r.add_argument("datasets", nargs="+")
+    r.add_argument("datasets", nargs="*")
     r.add_argument("--seconds", type=float, default=480, help="wall-clock budget of the grid")
     r.add_argument("--workers", type=int, default=8, help="experiment processes sharing the GPU")
     r.add_argument("--threads", type=int, default=2, help="CPU threads per worker")
@@ -164,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                    default=[str(p) for p in sorted((ROOT / "results").glob("*.jsonl")) if p.name != RESULTS],
                    help="results files whose finished cells are not run again (default: the other files "
                         "in results/; give the option alone to run every cell)")
+    r.add_argument("--plan", help="a JSON list of grids to run in order (see load_plan); replaces "
+                                  "the datasets, backbones, methods, seeds and --set of the command line")
     r.add_argument("--allow-cpu", action="store_true", help="run even when no GPU is visible")
     r.add_argument("--no-speed", dest="speed", action="store_false", help="skip the epoch timings")
     r.add_argument("--out", default="gpu-out", help="output folder when $OUT is not set")
@@ -172,7 +225,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the staged wheels are installed")
     for command in (s, r):
         command.add_argument("--stage", default=str(ROOT / ".gpu"), help="the staging folder (default: .gpu)")
+    w = sub.add_parser("work", help=argparse.SUPPRESS)
+    w.add_argument("plan")
     args = p.parse_args(argv)
+    if args.command == "work":
+        plan = json.loads(Path(args.plan).read_text())
+        work(plan["commands"], plan["deadline"])
+        return 0
+    if args.command == "run" and not (args.plan or args.datasets):
+        p.error("run needs datasets or --plan")
     if args.command == "stage":
         stage(args.datasets, args.data_dir, Path(args.stage), args.wheels)
         return 0

@@ -161,24 +161,32 @@ def test_comparison_against_the_best_baseline():
 
 @pytest.mark.slow
 def test_gpu_grid_script_runs_a_staged_grid_until_its_deadline(data_dir, tmp_path):
-    """scripts/gpu_grid.py run: workers share the staged grid, each cell once, and a report follows."""
+    """scripts/gpu_grid.py run --plan: workers share the staged grids in order, each cell once, and a
+    report follows."""
     stage = tmp_path / "stage"
     (stage / "data").mkdir(parents=True)
     (stage / "data" / "amazon-office").symlink_to(data_dir / "amazon-office")
     (stage / "COMMIT").write_text("abc123")
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if k not in ("OUT", "SPECTRAN_DATA")}
-    cmd = [sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "run", "amazon-office", "--stage", str(stage),
-           "--seconds", "240", "--workers", "2", "--threads", "1", "--backbones", "sasrec", "--methods", "id",
-           "--seeds", "0", "1", "--set", "data.max_users=80", "--set", "model.dim=8", "--set", "train.epochs=1",
+    small = ["data.max_users=80", "model.dim=8", "train.epochs=1"]
+    plan = [{"name": "first", "datasets": ["amazon-office"], "backbones": ["sasrec"], "methods": ["id"],
+             "seeds": [0, 1], "set": small},
+            {"name": "then", "datasets": ["amazon-office"], "backbones": ["sasrec"], "methods": ["pca"],
+             "seeds": [0], "set": small}]
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    cmd = [sys.executable, str(REPO / "scripts" / "gpu_grid.py"), "run", "--plan", str(tmp_path / "plan.json"),
+           "--stage", str(stage), "--seconds", "240", "--workers", "2", "--threads", "1",
            "--no-speed", "--allow-cpu", "--out", str(out), "--runs-dir", str(tmp_path / "runs"), "--site", str(tmp_path / "site")]
     if not torch.cuda.is_available():       # without --allow-cpu the script refuses to run on a CPU
         refused = subprocess.run([c for c in cmd if c != "--allow-cpu"], env=env, capture_output=True, text=True)
         assert refused.returncode == 1 and "no CUDA device" in refused.stdout
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=300)
-    rows = [r for r in read_results(out / "gpu-grid.jsonl") if "max_users=80" in Config.from_dict(r["config"]).variant()]
+    rows = [r for r in read_results(out / "first.jsonl") if "max_users=80" in Config.from_dict(r["config"]).variant()]
     assert sorted(r["seed"] for r in rows) == [0, 1]
-    assert "| amazon-office | sasrec | id |" in (out / "gpu-report.md").read_text()
+    assert [r["method"] for r in read_results(out / "then.jsonl")] == ["pca"]     # the next grid of the plan
+    report = (out / "gpu-report.md").read_text()
+    assert "| amazon-office | sasrec | id |" in report and "| amazon-office | sasrec | pca |" in report
 
 
 def test_commit_of_a_tree_without_git_history_comes_from_the_environment(monkeypatch):
@@ -427,3 +435,17 @@ def test_spectral_weights_plot_shows_every_entry_and_marks_d():
     image = fig.axes[0].images[0].get_array()
     assert image.shape == (4, 10) and image.max() == 2.0 and image[3, 9] == 0.5 and image.min() == 1e-3
     assert fig.axes[0].lines[0].get_xdata()[0] == 4.5
+
+
+def test_the_next_gpu_sessions_plan_names_real_datasets_methods_and_settings():
+    from spectran_tutorial.cli import apply_overrides, check_method_overrides
+    from spectran_tutorial.data import DATASETS
+    from spectran_tutorial.item_tables import METHODS
+    plan = json.loads((REPO / "scripts" / "gpu_plan.json").read_text())
+    assert plan
+    for entry in plan:
+        assert set(entry["datasets"]) <= set(DATASETS) and set(entry.get("methods", METHODS)) <= set(METHODS)
+        cfg = apply_overrides(Config(), entry.get("set", []))
+        for method in entry.get("methods", METHODS):
+            check_method_overrides(method, entry.get("set", []))
+            cfg.replace("method", name=method).validate()
