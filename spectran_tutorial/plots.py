@@ -63,7 +63,8 @@ def spectral_weights(w, dim: int | None = None, ax=None, columns: int | None = N
                       norm=LogNorm(vmin=floor, vmax=a.max()), extent=(0.5, a.shape[1] + 0.5, a.shape[0] + 0.5, 0.5))
     if dim is not None and dim < a.shape[1]:
         ax.axvline(dim + 0.5, color="w", ls="--", lw=1)
-        ax.text(dim + 1 + a.shape[1] / 100, 1, f"d = {dim}", color="w", va="top", fontsize=8)
+        ax.text(dim + 1 + a.shape[1] / 100, 1, f"d = {dim}", color="w", va="top", fontsize=9,
+                bbox=dict(facecolor="black", alpha=0.7, lw=0, pad=1.5))
     ax.set_xlabel("spectral component (singular direction, largest first)")
     ax.set_ylabel("output dimension")
     fig.colorbar(image, ax=ax, label="|w|", pad=0.01)
@@ -173,9 +174,8 @@ def probe_by_band(ndcg: dict[str, float], chance: float | None = None, ax=None, 
     ax.bar(range(len(values)), values, color="#4c72b0")
     ax.set_xticks(range(len(values)), labels, rotation=0, fontsize=8)
     if chance is not None:
-        ax.axhline(chance, color="0.4", ls="--", lw=1)
-        ax.annotate("random ranking", (len(values) - 0.5, chance), xytext=(-4, 3), textcoords="offset points",
-                    ha="right", fontsize=8, color="0.3")
+        ax.axhline(chance, color="0.4", ls="--", lw=1, label="random ranking")
+        ax.legend(frameon=False, fontsize=8, loc="upper right")
     ax.set_xlabel("spectral components (band)")
     ax.set_ylabel(f"probe {metric} (validation)")
     return fig

@@ -49,6 +49,9 @@ def _inline(text: str) -> str:
     return re.sub(r"`(.+?)`", r"<code>\1</code>", text)
 
 
+PAD = "padding:0.2em 0.7em"   # room between columns whatever the page's style sheet does
+
+
 def markdown_to_html(text: str) -> str:
     """HTML of Markdown that holds pipe tables and plain paragraphs (what the report writes)."""
     out, table = [], []
@@ -61,9 +64,9 @@ def markdown_to_html(text: str) -> str:
         # a wide table scrolls inside its own box instead of being cut at the page's edge, and a
         # cell such as "0.0484 ± 0.0016 (3)" stays on one line (inline styles: Colab shows them too)
         out.append('<div class="results-table" style="overflow-x:auto">\n<table style="font-size:0.85em">\n'
-                   "<thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in cells(head))
+                   "<thead><tr>" + "".join(f'<th style="{PAD}">{_inline(c)}</th>' for c in cells(head))
                    + "</tr></thead>\n<tbody>\n" + "".join(
-                       "<tr>" + "".join(f'<td style="white-space:nowrap">{_inline(c)}</td>' for c in cells(r))
+                       "<tr>" + "".join(f'<td style="white-space:nowrap;{PAD}">{_inline(c)}</td>' for c in cells(r))
                        + "</tr>\n" for r in body)
                    + "</tbody>\n</table>\n</div>")
         table.clear()

@@ -55,7 +55,7 @@ def test_report_refuses_mixed_versions_unless_allowed(tmp_path):
 def test_tables_render_as_html_tables():
     md = Table("| a | b |\n|---|---|\n| **x** | `y` < 1 |\n\nA note.")
     html = md._repr_html_()
-    assert html.count("<table") == 1 and "<th>a</th>" in html and 'overflow-x:auto' in html and "<strong>x</strong>" in html
+    assert html.count("<table") == 1 and ">a</th>" in html and 'overflow-x:auto' in html and "padding" in html and "<strong>x</strong>" in html
     assert "<code>y</code> &lt; 1" in html and "<p>A note.</p>" in html and "|" not in html
     assert markdown_to_html("no table") == "<p>no table</p>"
 
