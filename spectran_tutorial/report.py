@@ -302,7 +302,7 @@ def overview_table(rows: list[dict], metric: str = "test.ndcg@10", method: str =
             continue
         mark = significance(p_value.get((*col, best[col]["method"])))
         gains.append(f"{ours[metric][0] / best[col][metric][0] - 1:+.1%}{mark}")
-    lines.append("| " + " | ".join([f"{method} vs best baseline (* p < 0.05, ** p < 0.01)", *gains]) + " |")
+    lines.append("| " + " | ".join([f"gain of {method} (* p < .05, ** p < .01)", *gains]) + " |")
     return Table("\n".join(lines))
 
 

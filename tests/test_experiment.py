@@ -209,11 +209,11 @@ def test_overview_puts_methods_in_rows_and_marks_the_best_baseline():
     lines = overview_table(rows).splitlines()
     assert lines[0] == "| method | d (sasrec) | e (sasrec) |"
     assert [line.split(" | ")[0] for line in lines[2:]] == [
-        "| id", "| pca", "| spectran-no-attn", "| spectran", "| spectran vs best baseline (* p < 0.05, ** p < 0.01)"]
+        "| id", "| pca", "| spectran-no-attn", "| spectran", "| gain of spectran (* p < .05, ** p < .01)"]
     assert lines[3] == "| pca | **0.2100 ± 0.0100 (3)** | – |"       # the best baseline, not the ablation
     assert lines[2] == "| id | 0.1000 (1) | **0.3000 (1)** |"
     # SpecTran is 0.015-0.025 above PCA in every seed: p = 0.02; one seed on e: no test, no mark
-    assert lines[-1] == (f"| spectran vs best baseline (* p < 0.05, ** p < 0.01) | {0.23 / 0.21 - 1:+.1%} * "
+    assert lines[-1] == (f"| gain of spectran (* p < .05, ** p < .01) | {0.23 / 0.21 - 1:+.1%} * "
                          f"| {0.27 / 0.30 - 1:+.1%} |")
 
 
