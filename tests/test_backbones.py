@@ -150,3 +150,21 @@ def test_time_bias_can_be_switched_off(data_dir):
     on = build_model(Config().replace("model", backbone="hstu", dim=16), ml)
     off = build_model(Config().replace("model", backbone="hstu", dim=16, time_bias=False), ml)
     assert on.uses_time and not off.uses_time and not build_model(Config(), ml).uses_time
+
+
+def test_the_gpu_forms_of_gru4rec_and_of_hstus_time_buckets_agree_with_the_cpu_forms():
+    """GRU4Rec without packing (as on a GPU) gives the packed outputs at every real position, and
+    HSTU's time buckets computed in float32 (as on a GPU) equal the float64 ones for real gaps."""
+    from spectran_tutorial.backbones.gru4rec import GRU4Rec
+    from spectran_tutorial.backbones.hstu import time_buckets
+    torch.manual_seed(0)
+    gru = GRU4Rec(dim=8, max_len=6).eval()
+    emb = torch.randn(3, 6, 8)
+    valid = torch.tensor([[0, 0, 1, 1, 1, 1], [1, 1, 1, 1, 1, 1], [0, 0, 0, 0, 0, 1]], dtype=torch.bool)
+    gru.packed = True
+    packed = gru(emb, valid)
+    gru.packed = False
+    assert torch.allclose(gru(emb, valid)[valid], packed[valid], atol=1e-6)
+    times = torch.cumsum(torch.randint(0, 10**7, (4, 50), generator=torch.Generator().manual_seed(1)), dim=1)
+    same = time_buckets(times, torch.float32) == time_buckets(times, torch.float64)
+    assert same.float().mean() > 0.999

@@ -21,6 +21,7 @@ class GRU4Rec(nn.Module):
 
     causal = True
     objective = "next"
+    packed: bool | None = None   # None: packed sequences on the CPU, plain padded ones on a GPU
 
     def __init__(self, dim: int, max_len: int, num_layers: int = 1, num_heads: int = 1,
                  dropout: float = 0.5, emb_dropout: float = 0.5):
@@ -35,7 +36,7 @@ class GRU4Rec(nn.Module):
     def forward(self, emb: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         order = left_to_right_padding(valid)
         x = self.input_drop(emb).gather(1, order[..., None].expand_as(emb))
-        if x.device.type == "cpu":     # packed: no work on the padding
+        if self.packed if self.packed is not None else x.device.type == "cpu":   # no work on the padding
             lengths = valid.sum(dim=1).clamp(min=1)
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, _ = self.gru(packed)

@@ -20,12 +20,13 @@ from .layers import Dropout, attention_mask, first_valid_positions, init_weights
 TIME_BUCKETS = 128
 
 
-def time_buckets(times: torch.Tensor) -> torch.Tensor:
+def time_buckets(times: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
     """Log-scale bucket (B, L, L) of the gap in seconds between every pair of timestamps (B, L).
     The logarithm is taken in float64 on the CPU (the pinned results) and float32 on a GPU, whose
     float64 rate is a small fraction of its float32 one."""
     gap = (times[:, :, None] - times[:, None, :]).abs().clamp(min=1)
-    gap = gap.double() if gap.device.type == "cpu" else gap.float()
+    dtype = dtype or (torch.float64 if gap.device.type == "cpu" else torch.float32)
+    gap = gap.to(dtype)
     return (gap.log() / 0.301).long().clamp(max=TIME_BUCKETS - 1)
 
 
