@@ -5,6 +5,7 @@ Each block between ``<!-- report: FILE [FILE ...] -->`` and ``<!-- /report -->``
 and ``<!-- /overview -->`` by the methods x datasets table of NDCG@10 over those files, and each
 ``<!-- twins: FILE ... -->`` block by SpecTran against its A-only twins (``report.ATTENTION_TWINS``).
 A ``protocol=unmasked`` among the files of a report block picks the protocol of its metrics.
+``--check`` changes nothing and fails when the page is out of date (a test runs it).
 """
 import re
 import sys
@@ -27,5 +28,12 @@ def refresh(match: re.Match) -> str:
     return match.group(1) + table + "\n" + match.group(4)
 
 
-PAGE.write_text(BLOCK.sub(refresh, PAGE.read_text()))
-print(f"{PAGE.name}: tables refreshed")
+if __name__ == "__main__":        # run from the repository root: the blocks name files relative to it
+    fresh = BLOCK.sub(refresh, PAGE.read_text())
+    if "--check" in sys.argv[1:]:   # a test: the page must already show what the results files hold
+        if fresh != PAGE.read_text():
+            sys.exit(f"{PAGE}: its tables differ from the results files; run python scripts/update_tables.py")
+        print(f"{PAGE.name}: tables up to date")
+    else:
+        PAGE.write_text(fresh)
+        print(f"{PAGE.name}: tables refreshed")

@@ -76,3 +76,13 @@ def test_stored_results_come_from_a_clone_or_are_fetched_once(tmp_path, monkeypa
     assert stored_results(["b.jsonl"], folder=tmp_path / "none", repository=(tmp_path / "remote").as_uri())
     with pytest.raises(SpectranError, match="c.jsonl: stored results not found"):
         stored_results(["c.jsonl"], folder=tmp_path / "none")
+
+
+def test_the_results_record_shows_what_the_results_files_hold():
+    import subprocess
+    import sys
+    from pathlib import Path
+    repo = Path(__file__).resolve().parent.parent
+    check = subprocess.run([sys.executable, "scripts/update_tables.py", "--check"], cwd=repo,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
