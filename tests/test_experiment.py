@@ -449,3 +449,21 @@ def test_the_next_gpu_sessions_plan_names_real_datasets_methods_and_settings():
         for method in entry.get("methods", METHODS):
             check_method_overrides(method, entry.get("set", []))
             cfg.replace("method", name=method).validate()
+
+
+@pytest.mark.slow
+def test_gpu_speed_benchmark_runs_on_a_cpu_and_prints_its_ratios(data_dir, tmp_path):
+    """benchmarks/gpu_speed.py on a small subset: one row per cell with the baseline's and this
+    tree's seconds per epoch, their ratio, the filled rate and the share of the measured peak."""
+    import shutil
+    baseline = tmp_path / "baseline"
+    shutil.copytree(REPO / "spectran_tutorial", baseline / "spectran_tutorial")   # stands in for 2144b5a
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_speed.py"), "--dataset", "amazon-office",
+                          "--max-users", "150", "--methods", "id", "--epochs", "1", "--workers", "2",
+                          "--data-dir", str(data_dir), "--baseline", str(baseline)],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert "matrix-product peak" in lines[0] and lines[1].split()[:2] == ["backbone", "method"]
+    row = lines[2].split()
+    assert row[:2] == ["sasrec", "id"] and row[4].endswith("x") and row[-1].endswith("%")
