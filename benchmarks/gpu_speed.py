@@ -94,7 +94,9 @@ def start_child(package: Path, args: argparse.Namespace, backbone: str, method: 
     argv += ["--data-dir", args.data_dir] if args.data_dir else []
     argv += ["--text", text] if text else []
     argv += ["--count-flops"] if count_flops else []
-    env = {**os.environ, "PYTHONPATH": str(package), "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    # the measured package first; what the caller's path adds (e.g. staged wheels) stays behind it
+    path = os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
     return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

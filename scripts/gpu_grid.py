@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -116,22 +117,36 @@ def load_plan(args) -> list[dict]:
 def experiment_command(grid: dict, results: Path, args) -> list[str]:
     """The ``experiment`` call of one grid (its time budget is added when it starts)."""
     own = {str(ROOT / "results" / f"{grid['name']}.jsonl"), str(results)}
+    elsewhere = [f for f in args.skip_done_in or [] if f not in own]
     return [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *grid["datasets"],
             "--backbones", *grid["backbones"], "--methods", *grid["methods"], "--seeds", *map(str, grid["seeds"]),
             "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",
             *sum((["--set", s] for s in grid["set"]), []),
             "--results", str(results), "--runs-dir", args.runs_dir, "--quiet",
-            *(["--skip-done-in", *[f for f in args.skip_done_in if f not in own]] if args.skip_done_in else [])]
+            *(["--skip-done-in", *elsewhere] if elsewhere else [])]
+
+
+START_UP = 30     # seconds an experiment process needs before its budget starts counting
 
 
 def work(commands: list[list[str]], deadline: float) -> None:
     """One worker: the grids in order, each with the time left as its budget. Cells are claimed by
     locks, so the workers spread over a grid and move on to the next once all its cells are taken."""
     for command in commands:
-        left = deadline - time.time()
-        if left < 30:
+        left = deadline - time.time() - START_UP
+        if left < START_UP:
             return
         subprocess.run(command + ["--minutes", f"{left / 60:.2f}"], cwd=ROOT)
+
+
+def stop(proc: subprocess.Popen, timeout: float) -> None:
+    """Wait for ``proc``; past ``timeout``, end it with every process it started (its session)."""
+    try:
+        proc.wait(timeout=max(timeout, 1))
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
 
 
 def run(args) -> int:
@@ -149,12 +164,13 @@ def run(args) -> int:
     deadline = time.time() + args.seconds
     if args.speed:
         baseline = Path(args.stage) / "baseline"
-        with (out / "gpu-speed.txt").open("w") as f, contextlib.suppress(subprocess.TimeoutExpired):
-            subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--dataset",
-                            plan[0]["datasets"][0], "--backbones", *args.speed_backbones, "--methods", "id", "spectran",
-                            "--epochs", "2", "--workers", str(args.workers),
-                            *(["--baseline", str(baseline)] if baseline.is_dir() else [])],
-                           env=env, stdout=f, stderr=subprocess.STDOUT, timeout=args.seconds / 3, cwd=ROOT)
+        with (out / "gpu-speed.txt").open("w") as f:
+            speed = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--dataset",
+                                      plan[0]["datasets"][0], "--backbones", *args.speed_backbones, "--methods",
+                                      "id", "spectran", "--epochs", "2", "--workers", str(args.workers),
+                                      *(["--baseline", str(baseline)] if baseline.is_dir() else [])],
+                                     env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            stop(speed, args.seconds / 3)
     commands = []
     for grid in plan:      # each grid's rows start as a copy of its stored file, so done cells are skipped
         results = out / f"{grid['name']}.jsonl"
@@ -166,28 +182,26 @@ def run(args) -> int:
     log = (out / "gpu-workers.log").open("w")
     workers = []
     for _ in range(args.workers):
-        workers.append(subprocess.Popen(worker, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT))
+        workers.append(subprocess.Popen(worker, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                        start_new_session=True))
         time.sleep(1)                  # the first cells go to different workers in order
-    for w in workers:
-        try:
-            w.wait(timeout=max(deadline - time.time() + 60, 1))   # a minute's grace to finish an epoch
-        except subprocess.TimeoutExpired:
-            w.terminate()
-    for w in workers:
-        w.wait()
+    for w in workers:                  # a minute's grace to finish an epoch and its evaluation
+        stop(w, deadline - time.time() + 60)
     log.close()
+    names = list(dict.fromkeys(g["name"] for g in plan))      # several grids may share a results file
     with (out / "gpu-report.md").open("w") as f:
-        for grid in plan:
+        for name in names:
+            grid = {"name": name}
             results = out / f"{grid['name']}.jsonl"
             if results.is_file():
                 f.write(f"## {grid['name']}\n\n")
                 f.flush()
                 subprocess.run([sys.executable, "-m", "spectran_tutorial", "report", str(results), "--allow-mixed"],
                                env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT)
-    for grid in plan:
-        results = out / f"{grid['name']}.jsonl"
+    for name in names:
+        results = out / f"{name}.jsonl"
         rows = sum(1 for line in results.read_text().splitlines() if line.strip()) if results.exists() else 0
-        print(f"{grid['name']}: {rows} rows in {results}")
+        print(f"{name}: {rows} rows in {results}")
     print(f"report in {out / 'gpu-report.md'}")
     return 0
 

@@ -14,13 +14,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from spectran_tutorial.report import load_rows, overview_table, report, twins_table  # noqa: E402
 
-PAGE = Path(__file__).resolve().parent.parent / "book" / "07_results_record.md"
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = ROOT / "book" / "07_results_record.md"
 BLOCK = re.compile(r"(<!-- (?P<kind>report|overview|twins): (?P<files>[^>]*?) -->\n).*?(<!-- /(?P=kind) -->)", re.S)
 
 
 def refresh(match: re.Match) -> str:
     words = match.group("files").split()
-    files = [w for w in words if "=" not in w]
+    files = [ROOT / w for w in words if "=" not in w]       # named relative to the repository
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        sys.exit(f"{PAGE}: a table block names results files that do not exist: {', '.join(missing)}")
     options = dict(w.split("=", 1) for w in words if "=" in w)
     tables = {"overview": overview_table, "twins": twins_table}
     kind = match.group("kind")
@@ -28,7 +32,7 @@ def refresh(match: re.Match) -> str:
     return match.group(1) + table + "\n" + match.group(4)
 
 
-if __name__ == "__main__":        # run from the repository root: the blocks name files relative to it
+if __name__ == "__main__":
     fresh = BLOCK.sub(refresh, PAGE.read_text())
     if "--check" in sys.argv[1:]:   # a test: the page must already show what the results files hold
         if fresh != PAGE.read_text():

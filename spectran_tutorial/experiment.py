@@ -169,7 +169,8 @@ def _run_on_ray(todo, total: int, results: Path, runs_root, log, address: str, g
                 log(f"[{n}/{total}] {key} " + ("finished" if row else "stopped by the time budget"))
             except ray.exceptions.RayError as e:
                 failed.append(key)
-                log(f"[{n}/{total}] {key} failed: {str(e).strip().splitlines()[-1]}")
+                reason = (str(e).strip().splitlines() or [type(e).__name__])[-1]
+                log(f"[{n}/{total}] {key} failed: {reason}")
     finally:
         if started:
             ray.shutdown()

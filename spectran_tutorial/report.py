@@ -449,8 +449,8 @@ def beside_stored(mine: list[dict], stored: list[dict], metrics=("test.ndcg@10",
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in mine:
         twin = by_key.get(r.get("key"))
-        here = [f"{lookup(r, m):.{digits}f}" for m in metrics]
-        there = [f"{lookup(twin, m):.{digits}f}" if twin else "—" for m in metrics]
+        here = [f"{lookup(r, m):.{digits}f}" if has(r, m) else "—" for m in metrics]
+        there = [f"{lookup(twin, m):.{digits}f}" if twin and has(twin, m) else "—" for m in metrics]
         lines.append("| " + " | ".join([r["dataset"], r["method"], str(r["seed"]), r.get("device") or "?",
                                         *here, (twin.get("device") or "?") if twin else "—", *there]) + " |")
     return Table("\n".join(lines))

@@ -157,26 +157,27 @@ class Trainer:
         t = self.cfg.train
         self.model.train()
         gen = torch.Generator(device=self.device).manual_seed(t.seed * 7919 + epoch)
-        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        exact = torch.float64 if self.device.type in ("cpu", "cuda") else torch.float32   # MPS has no float64
+        total = torch.zeros((), dtype=exact, device=self.device)
         steps = len(self.batches)
         bar = tqdm(self.batches.epoch(epoch), total=steps, desc=f"epoch {epoch}", leave=False,
                    disable=not self.progress)
         for step, batch in enumerate(bar, start=1):
             inputs, targets, masked, times = (None if x is None else self._to_device(x) for x in batch)
-            with self._autocast():
+            with self._autocast():     # the forward pass; the loss below is computed in float32
                 table = self.model.table()
                 hidden = self.model.hidden(inputs, table, masked, times)
-                keep = targets > 0
-                if self.all_positions:
-                    hidden, targets = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1)
-                    keep = keep.reshape(-1)
-                else:
-                    hidden, targets, keep = hidden[keep], targets[keep], None
-                loss = self.loss_fn(hidden.float(), table.float(), targets, gen=gen, keep=keep,
-                                    temperature=t.temperature, num_negatives=t.num_negatives)
-                aux = self.model.table.aux_loss()
-                if aux is not None:
-                    loss = loss + aux
+            keep = targets > 0
+            if self.all_positions:
+                hidden, targets = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1)
+                keep = keep.reshape(-1)
+            else:
+                hidden, targets, keep = hidden[keep], targets[keep], None
+            loss = self.loss_fn(hidden.float(), table.float(), targets, gen=gen, keep=keep,
+                                temperature=t.temperature, num_negatives=t.num_negatives)
+            aux = self.model.table.aux_loss()
+            if aux is not None:
+                loss = loss + aux
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
@@ -264,6 +265,9 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
     if done is not None:
         log(f"already finished: {folder.result_path}")
         return done
+    if deadline is not None and time.time() >= deadline:
+        log("the time budget was spent before this run began")
+        return None
     folder.start(cfg, identity, fresh)
     if data is None:
         d = cfg.data
@@ -274,9 +278,6 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
     trainer.key = identity["key"]
     if trainer.load_checkpoint():
         log(f"resuming {folder.path} after epoch {trainer.state.epoch}")
-    if deadline is not None and time.time() >= deadline:
-        log("the time budget was spent before this run began")
-        return None
     state = trainer.fit(deadline)
     if not trainer.finished:
         log(f"stopped by the time budget after epoch {state.epoch}; run again to resume")

@@ -86,3 +86,15 @@ def test_the_results_record_shows_what_the_results_files_hold():
     check = subprocess.run([sys.executable, "scripts/update_tables.py", "--check"], cwd=repo,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
+
+
+def test_own_runs_beside_the_stored_run_of_the_same_cell():
+    from spectran_tutorial.report import beside_stored
+    mine = [{"key": "k1", "dataset": "d", "method": "id", "seed": 0, "device": "gpu",
+             "test": {"ndcg@10": 0.05}, "test_unmasked": {"ndcg@10": 0.04}},
+            {"key": "k2", "dataset": "d", "method": "pca", "seed": 0, "device": "gpu",
+             "test": {"ndcg@10": 0.03}, "test_unmasked": {"ndcg@10": 0.02}}]
+    stored = [{"key": "k1", "device": "cpu", "test": {"ndcg@10": 0.051}}]   # stored before unmasked existed
+    lines = beside_stored(mine, stored).splitlines()
+    assert lines[2] == "| d | id | 0 | gpu | 0.0500 | 0.0400 | cpu | 0.0510 | — |"
+    assert lines[3] == "| d | pca | 0 | gpu | 0.0300 | 0.0200 | — | — | — |"

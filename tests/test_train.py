@@ -133,12 +133,14 @@ def test_a_loss_that_becomes_nan_stops_training_with_one_line(office_small):
         trainer.train_epoch(1)
 
 
-def test_bf16_autocast_trains_close_to_fp32(office_small):
+@pytest.mark.parametrize("method", ["id", "spectran", "llmesr"])
+def test_bf16_autocast_trains_close_to_fp32(office_small, method):
+    text = fake_text(office_small).matrix if method != "id" else None
     losses = {}
     for precision in ("fp32", "bf16"):
-        cfg = small_config(precision=precision)
+        cfg = small_config(method=method, precision=precision)
         torch.manual_seed(0)
-        trainer = Trainer(cfg, office_small, build_model(cfg, office_small), torch.device("cpu"), progress=False)
+        trainer = Trainer(cfg, office_small, build_model(cfg, office_small, text), torch.device("cpu"), progress=False)
         losses[precision] = trainer.train_epoch(1)
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.02)
     assert Config().replace("train", precision="bf16").variant() == "precision=bf16"

@@ -41,8 +41,11 @@ class GRU4Rec(nn.Module):
             packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
             out, _ = self.gru(packed)
             out, _ = pad_packed_sequence(out, batch_first=True, total_length=emb.shape[1])
-        else:                           # padding is on the right now, so the outputs at the real
-            out, _ = self.gru(x)        # positions are the same; packing would need the lengths on the host
+        else:       # padding is on the right now, so the outputs at the real positions are the same;
+                    # packing would need the lengths on the host. cuDNN's autocast would run the GRU in
+                    # float16 whatever the autocast type, so it runs in float32 here
+            with torch.autocast(x.device.type, enabled=False):
+                out, _ = self.gru(x.float())
         back = (torch.arange(emb.shape[1], device=emb.device) - (~valid).sum(1, keepdim=True)) % emb.shape[1]
         out = out.gather(1, back[..., None].expand_as(out))
         return self.proj(self.output_drop(out)) * valid[..., None]

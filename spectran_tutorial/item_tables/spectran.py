@@ -100,7 +100,7 @@ class SpecTranTable(ItemTable):
         diag = self.position_encoding()
         if diag is not None:
             idx = torch.arange(self.pe_dims, device=w.device)
-            w = w.index_put((idx, idx), diag, accumulate=True)
+            w = w.index_put((idx, idx), diag.to(w.dtype), accumulate=True)   # bf16 under autocast
         return w
 
     def adapter_output(self) -> torch.Tensor:
