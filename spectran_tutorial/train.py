@@ -77,16 +77,14 @@ CHECK_EVERY = 50   # training steps between reads of the loss (and checks for Na
 
 
 class Trainer:
-    """Trains one model. ``all_positions`` (default: on a GPU) scores every position and lets the
-    loss ignore those without a target instead of selecting rows, see :meth:`train_epoch`."""
+    """Trains one model: the training loop, evaluation, checkpoints and early stopping."""
 
     def __init__(self, cfg: Config, data: SequenceData, model: SequentialRecommender,
                  device: torch.device, run_dir: Path | None = None, progress: bool = True, log=print,
-                 key: str | None = None, all_positions: bool | None = None):
+                 key: str | None = None):
         device = torch.device(device)
         self.cfg, self.data, self.model, self.device = cfg, data, model.to(device), device
         self.key = key
-        self.all_positions = device.type != "cpu" if all_positions is None else all_positions
         self.run_dir, self.progress, self.log = run_dir, progress, log
         t = cfg.train
         if t.loss not in LOSSES:
@@ -150,10 +148,9 @@ class Trainer:
         """One pass over the training batches; returns the mean loss.
 
         Nothing inside the loop waits for the device: the loss is summed where it is computed and
-        read every ``CHECK_EVERY`` steps (when it is also checked for NaN) and at the end. On the
-        CPU only the positions with a target are scored (fewer FLOPs, results pinned by a test); on
-        a GPU (``all_positions``) every position is, and the loss ignores those without a target,
-        which spares the synchronisation of a boolean selection."""
+        read every ``CHECK_EVERY`` steps (when it is also checked for NaN) and at the end, and the
+        positions that have a target are found on the host, from the batch before it is copied, so
+        that selecting them on the device needs no synchronisation (a boolean mask would)."""
         t = self.cfg.train
         self.model.train()
         gen = torch.Generator(device=self.device).manual_seed(t.seed * 7919 + epoch)
@@ -163,17 +160,14 @@ class Trainer:
         bar = tqdm(self.batches.epoch(epoch), total=steps, desc=f"epoch {epoch}", leave=False,
                    disable=not self.progress)
         for step, batch in enumerate(bar, start=1):
+            rows = self._to_device(batch.targets.reshape(-1).gt(0).nonzero().squeeze(1))
             inputs, targets, masked, times = (None if x is None else self._to_device(x) for x in batch)
             with self._autocast():     # the forward pass; the loss below is computed in float32
                 table = self.model.table()
                 hidden = self.model.hidden(inputs, table, masked, times)
-            keep = targets > 0
-            if self.all_positions:
-                hidden, targets = hidden.reshape(-1, hidden.shape[-1]), targets.reshape(-1)
-                keep = keep.reshape(-1)
-            else:
-                hidden, targets, keep = hidden[keep], targets[keep], None
-            loss = self.loss_fn(hidden.float(), table.float(), targets, gen=gen, keep=keep,
+            hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
+            targets = targets.reshape(-1).index_select(0, rows)
+            loss = self.loss_fn(hidden.float(), table.float(), targets, gen=gen,
                                 temperature=t.temperature, num_negatives=t.num_negatives)
             aux = self.model.table.aux_loss()
             if aux is not None:
