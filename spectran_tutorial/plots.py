@@ -132,7 +132,8 @@ def by_popularity(rows: list[dict], protocol: str = "unmasked", metric: str = "n
         bounds = rows[0]["test_by_popularity"]["popularity"]
         ax.set_xticks(range(len(bounds)), [f"{lo}-{hi}" for lo, hi in bounds])
     ax.set_yscale("log")                  # the rarest bucket is an order of magnitude below the rest
-    ax.set_xlabel("training interactions of the test item (five buckets of equal size)")
+    ax.set_xlabel("training interactions of the test item (five buckets of equal size; an item\n"
+                  "count at a bucket's edge can fall in both neighbours)")
     ax.set_ylabel(f"test {metric} ({protocol}, log scale)")
     ax.legend(frameon=False, fontsize=8)
     return fig
