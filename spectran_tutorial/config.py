@@ -114,6 +114,14 @@ class Config:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def to_record(self) -> dict:
+        """:meth:`to_dict` for a stored result: the settings, without where this machine keeps its
+        data (``data.data_dir``, bookkeeping that no run key includes), so that results files
+        carry no machine-specific paths; a reader's ``--data-dir`` or $SPECTRAN_DATA finds the data."""
+        d = self.to_dict()
+        d["data"]["data_dir"] = None
+        return d
+
     @classmethod
     def from_dict(cls, d: dict) -> "Config":
         """The inverse of :meth:`to_dict`: JSON lists become tuples again wherever a field is a

@@ -280,7 +280,7 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
               "seed": cfg.train.seed, **final_evaluation(trainer),
               "epochs": state.epoch, "best_epoch": state.best_epoch,
               "seconds_per_epoch": state.train_seconds / max(state.epoch, 1),
-              **run_facts(trainer, text), "history": state.history, "config": cfg.to_dict(),
+              **run_facts(trainer, text), "history": state.history, "config": cfg.to_record(),
               **identity, **provenance(trainer.device)}
     folder.finish(result, trainer.model.state_dict())
     return result

@@ -159,3 +159,10 @@ def test_a_finished_run_loads_back_as_the_trained_model(office_small, tmp_path):
         assert model.table.spectral_weights().shape == (16, text.matrix.shape[1])
     with pytest.raises(SpectranError, match="not a finished run"):
         load_trained(tmp_path / "nothing-here")
+
+
+def test_a_stored_record_names_no_folder_of_this_machine(office_small, tmp_path, data_dir):
+    cfg = small_config().replace("data", data_dir=str(data_dir))
+    row = train(cfg, data=office_small, run_dir=None, progress=False, log=lambda *_: None)
+    assert row["config"]["data"]["data_dir"] is None
+    assert str(data_dir) not in json.dumps(row) and str(tmp_path) not in json.dumps(row)
