@@ -9,6 +9,8 @@ For every (backbone, method) it prints, measured now on the same data and text m
   unpacked by ``git archive`` or staged beforehand) and of this tree, and their ratio;
 * ``run-ep/s``: run-epochs per second with ``--workers`` processes training at once (the card, or
   the cores, filled), against one process alone;
+* ``--variants``: s/epoch of this tree with other settings (``train.precision=bf16``,
+  ``train.compile=reduce-overhead``; a comma joins several), each against the default recipe;
 * ``TFLOP/s``: the floating-point work of an epoch (counted by torch's FLOP counter over the
   matrix products) divided by its time, and its share of this device's matrix-product peak,
   measured in the same run on a large square product (bf16 on a GPU, fp32 on a CPU).
@@ -45,6 +47,9 @@ def child(args: argparse.Namespace) -> None:
                           ("cuda" if torch.cuda.is_available() else "cpu"))
     cfg = Config().replace("data", dataset=args.dataset, max_users=args.max_users)
     cfg = cfg.replace("model", backbone=args.backbone).replace("method", name=args.method)
+    if args.set:
+        from spectran_tutorial.cli import apply_overrides
+        cfg = apply_overrides(cfg, args.set).validate()
     data = load_dataset(args.dataset, args.data_dir, max_users=args.max_users)
     text = torch.load(args.text) if args.text else None
     seed_everything(0)
@@ -87,13 +92,14 @@ def baseline_package(path: str | None) -> Path | None:
 
 
 def start_child(package: Path, args: argparse.Namespace, backbone: str, method: str, text: str | None,
-                epochs: int, count_flops: bool = False) -> subprocess.Popen:
+                epochs: int, count_flops: bool = False, settings: list[str] = ()) -> subprocess.Popen:
     argv = [sys.executable, __file__, "--child", "--dataset", args.dataset, "--backbone", backbone,
             "--method", method, "--epochs", str(epochs), "--device", args.device]
     argv += ["--max-users", str(args.max_users)] if args.max_users else []
     argv += ["--data-dir", args.data_dir] if args.data_dir else []
     argv += ["--text", text] if text else []
     argv += ["--count-flops"] if count_flops else []
+    argv += [x for item in settings for x in ("--set", item)]
     # the measured package first; what the caller's path adds (e.g. staged wheels) stays behind it
     path = os.pathsep.join(filter(None, [str(package), os.environ.get("PYTHONPATH")]))
     env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
@@ -161,6 +167,10 @@ def main() -> None:
     p.add_argument("--method", help=argparse.SUPPRESS)
     p.add_argument("--text", help=argparse.SUPPRESS)
     p.add_argument("--count-flops", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--set", action="append", default=[], help=argparse.SUPPRESS)
+    p.add_argument("--variants", nargs="*", default=[], metavar="SECTION.FIELD=VALUE[,...]",
+                   help="settings timed alone beside the default recipe, e.g. train.precision=bf16 "
+                        "train.compile=reduce-overhead")
     args = p.parse_args()
     if args.child:
         return child(args)
@@ -196,6 +206,12 @@ def main() -> None:
                 old_s = sum(old["seconds"]) / len(old["seconds"]) if old else float("nan")
                 print(f"{backbone:9s} {method:10s} {old_s:12.3f} {alone:9.3f} {old_s / alone:8.2f}x "
                       f"{1 / alone:12.2f} {filled:12.2f} {tflops:8.3f} {tflops / peak:7.1%}", flush=True)
+                for v in args.variants:        # one line each, printed as soon as it is measured
+                    other = result(start_child(ROOT, args, backbone, method, text, args.epochs,
+                                               settings=v.split(",")))["seconds"]
+                    other_s = sum(other) / len(other)
+                    print(f"{backbone:9s} {method:10s} with {v}: {other_s:.3f} s/ep, {alone / other_s:.2f}x "
+                          "the default recipe's speed", flush=True)
 
 
 if __name__ == "__main__":

@@ -168,6 +168,7 @@ def run(args) -> int:
             speed = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "gpu_speed.py"), "--dataset",
                                       plan[0]["datasets"][0], "--backbones", *args.speed_backbones, "--methods",
                                       "id", "spectran", "--epochs", "2", "--workers", str(args.workers),
+                                      "--variants", "train.precision=bf16", "train.compile=reduce-overhead",
                                       *(["--baseline", str(baseline)] if baseline.is_dir() else [])],
                                      env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
             stop(speed, args.seconds / 3)

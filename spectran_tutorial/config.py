@@ -94,6 +94,9 @@ class TrainConfig:
     seed: int = 42
     precision: str = "fp32"             # "bf16": autocast matrix products to bfloat16 (a variant:
                                         # it can move metrics, so its rows are not the fp32 cells)
+    compile: str = "none"               # torch.compile the forward pass: "default", or
+                                        # "reduce-overhead" (CUDA graphs over the fixed batch shape);
+                                        # a variant: compiled dropout draws from its own random stream
     device: str = "auto"                # "auto": CUDA when present, else CPU
     num_threads: int | None = None      # torch threads on the CPU (None: torch's default)
 
@@ -257,6 +260,7 @@ RULES = {
     "train.select_protocol": _one_of("masked", "unmasked"),
     "train.seed": (_int(0), "an integer >= 0"),
     "train.precision": _one_of("fp32", "bf16"),
+    "train.compile": _one_of("none", "default", "reduce-overhead", "max-autotune"),
     "train.num_threads": (_optional_int(1), "an integer >= 1, or null for torch's default"),
 }
 

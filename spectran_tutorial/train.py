@@ -101,6 +101,14 @@ class Trainer:
                                            times=times)
         self.state = TrainState(history=[])
         self.best_model: dict | None = None
+        self.forward = self._forward if t.compile == "none" else \
+            torch.compile(self._forward, mode=t.compile, dynamic=False)
+
+    def _forward(self, inputs, masked, times) -> tuple[torch.Tensor, torch.Tensor]:
+        """The item table and the hidden states of a training batch: the part that
+        ``train.compile`` compiles (one graph per batch shape: the full batches and the last)."""
+        table = self.model.table()
+        return table, self.model.hidden(inputs, table, masked, times)
 
     # -- checkpoints ---------------------------------------------------------------------------
     @property
@@ -163,8 +171,7 @@ class Trainer:
             rows = self._to_device(batch.targets.reshape(-1).gt(0).nonzero().squeeze(1))
             inputs, targets, masked, times = (None if x is None else self._to_device(x) for x in batch)
             with self._autocast():     # the forward pass; the loss below is computed in float32
-                table = self.model.table()
-                hidden = self.model.hidden(inputs, table, masked, times)
+                table, hidden = self.forward(inputs, masked, times)
             hidden = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows)
             targets = targets.reshape(-1).index_select(0, rows)
             loss = self.loss_fn(hidden.float(), table.float(), targets, gen=gen,

@@ -460,10 +460,11 @@ def test_gpu_speed_benchmark_runs_on_a_cpu_and_prints_its_ratios(data_dir, tmp_p
     shutil.copytree(REPO / "spectran_tutorial", baseline / "spectran_tutorial")   # stands in for 2144b5a
     out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "gpu_speed.py"), "--dataset", "amazon-office",
                           "--max-users", "150", "--methods", "id", "--epochs", "1", "--workers", "2",
-                          "--data-dir", str(data_dir), "--baseline", str(baseline)],
+                          "--data-dir", str(data_dir), "--baseline", str(baseline), "--variants", "train.precision=bf16"],
                          capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.strip().splitlines()
     assert "matrix-product peak" in lines[0] and lines[1].split()[:2] == ["backbone", "method"]
     row = lines[2].split()
     assert row[:2] == ["sasrec", "id"] and row[4].endswith("x") and row[-1].endswith("%")
+    assert lines[3].startswith("sasrec    id         with train.precision=bf16: ") and "x the default" in lines[3]

@@ -166,3 +166,25 @@ def test_a_stored_record_names_no_folder_of_this_machine(office_small, tmp_path,
     row = train(cfg, data=office_small, run_dir=None, progress=False, log=lambda *_: None)
     assert row["config"]["data"]["data_dir"] is None
     assert str(data_dir) not in json.dumps(row) and str(tmp_path) not in json.dumps(row)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["id", "spectran"])
+def test_a_compiled_forward_pass_trains_as_the_eager_one(office_small, method):
+    """``train.compile`` compiles the table and the backbone; without dropout (whose compiled masks
+    come from another random stream) the losses of an epoch and the trained weights match eager."""
+    text = fake_text(office_small).matrix if method != "id" else None
+    from torch._dynamo.utils import counters
+    counters.clear()
+    trained = {}
+    for mode in ("none", "default"):
+        cfg = small_config(method=method, compile=mode, batch_size=128)
+        cfg = cfg.replace("model", dropout=0.0, emb_dropout=0.0)
+        torch.manual_seed(0)
+        trainer = Trainer(cfg, office_small, build_model(cfg, office_small, text), torch.device("cpu"), progress=False)
+        loss = trainer.train_epoch(1)
+        trained[mode] = (loss, trainer.model.table().detach())
+        assert (counters["stats"]["unique_graphs"] > 0) == (mode != "none")    # compiled only when asked
+    assert trained["default"][0] == pytest.approx(trained["none"][0], rel=1e-4)
+    assert torch.allclose(trained["default"][1], trained["none"][1], atol=1e-4)
+    assert Config().replace("train", compile="reduce-overhead").variant() == "compile=reduce-overhead"
