@@ -15,7 +15,8 @@ session's: what the book lists as not run yet); the workers move on to the next 
 every cell of one is taken, so the card stays full to the end. Each grid writes ``$OUT/<name>.jsonl``.
 
 ``run`` first measures the training loop (``benchmarks/gpu_speed.py``: alone, with the card
-filled, against main at 2144b5a, staged in ``.gpu/baseline``), then starts ``--workers`` experiment
+filled, against main at 2144b5a, staged in ``.gpu/baseline``; ``benchmarks/packed_runs.py``: models
+packed in one process), then starts ``--workers`` experiment
 processes that share one grid (every backbone x every method x seeds 0-2, seed-major, each cell
 claimed by a lock) with the time left as their budget (``--minutes``). Finished rows go to
 ``$OUT/gpu-grid.jsonl``, which starts as a copy of ``results/gpu-grid.jsonl``: copy it back into
@@ -171,7 +172,12 @@ def run(args) -> int:
                                       "--variants", "train.precision=bf16", "train.compile=reduce-overhead",
                                       *(["--baseline", str(baseline)] if baseline.is_dir() else [])],
                                      env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
-            stop(speed, args.seconds / 3)
+            stop(speed, args.seconds / 4)
+        with (out / "packed-runs.txt").open("w") as f:    # the other way to fill the card: models packed
+            packed = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "packed_runs.py"), "--dataset",
+                                       plan[0]["datasets"][0], "--methods", "id", "spectran", "--packs", "1", "8", "32"],
+                                      env=env, stdout=f, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+            stop(packed, args.seconds / 12)
     commands = []
     for grid in plan:      # each grid's rows start as a copy of its stored file, so done cells are skipped
         results = out / f"{grid['name']}.jsonl"

@@ -78,8 +78,34 @@ def metric_bars(cells: list[dict], metric: str = "test.ndcg@10", ax=None, highli
     y = np.arange(len(cells))[::-1]
     ax.barh(y, [c[metric][0] for c in cells], xerr=[c[metric][1] for c in cells], capsize=2,
             color=["tab:orange" if c["method"] == highlight else "tab:blue" for c in cells])
-    ax.set_yticks(y, [c["method"] for c in cells])
+    ax.set_yticks(y, [_cell_label(c) for c in cells])
     ax.set_xlabel(metric)
+    return fig
+
+
+def _cell_label(cell: dict) -> str:
+    """A summarised cell's method, with its variant and seed count when it has them."""
+    extra = ", ".join(filter(None, [cell.get("variant"), f"{cell['seeds']} seeds" if "seeds" in cell else None]))
+    return cell["method"] + (f" ({extra})" if extra else "")
+
+
+def rank_vs_metric(cells: list[dict], metric: str = "test_unmasked.ndcg@10", ax=None,
+                   reference: str | None = "id", rank: str = "effective_rank"):
+    """Each method as a point: the effective rank of its trained table against ``metric``, mean ±
+    std over seeds (``report.summarize`` cells holding both). Collapse shows as a point far left;
+    the ``reference`` method (the ID table) is drawn as a dashed line across."""
+    fig, ax = _axes(ax, size=(7, 4.2))
+    for c in cells:
+        if c["method"] == reference and not c.get("variant"):
+            ax.axhline(c[metric][0], color="grey", ls="--", lw=1)
+            ax.annotate(f"{reference}: {c[metric][0]:.4f}", (0.01, c[metric][0]), xycoords=("axes fraction", "data"),
+                        va="bottom", fontsize=8, color="grey")
+            continue
+        ax.errorbar(c[rank][0], c[metric][0], xerr=c[rank][1], yerr=c[metric][1], marker="o", capsize=2,
+                    color="tab:orange" if c["method"].startswith("spectran") else "tab:blue")
+        ax.annotate(" " + c["method"], (c[rank][0], c[metric][0]), fontsize=8, va="center")
+    ax.set_xlabel(f"{rank.replace('_', ' ')} of the trained item table")
+    ax.set_ylabel(metric)
     return fig
 
 

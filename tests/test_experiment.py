@@ -335,6 +335,35 @@ def test_gains_plot_has_one_bar_per_column_signed_like_the_comparison():
     assert [t.get_text().strip() for t in fig.axes[0].texts] == ["pca, 2 seeds", "id, 1 seed"]
 
 
+@pytest.mark.slow
+def test_packed_runs_benchmark_keeps_the_recipe_of_the_trainer(data_dir):
+    """benchmarks/packed_runs.py on a small subset: a row per pack size, and the packed model of
+    seed 0 ends its epoch with the trainer's loss (dropout off)."""
+    out = subprocess.run([sys.executable, str(REPO / "benchmarks" / "packed_runs.py"), "--dataset", "amazon-office",
+                          "--max-users", "150", "--methods", "id", "--packs", "2", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = out.stdout.strip().splitlines()
+    assert lines[2].split()[:2] == ["id", "1*"] and lines[3].split()[:2] == ["id", "2"] and lines[3].endswith("x")
+    assert "recipe check" in lines[4] and float(lines[4].rsplit(" ", 1)[1]) < 1e-4
+
+
+def test_rank_plot_puts_each_method_at_its_rank_and_metric_with_the_id_line():
+    import matplotlib
+    matplotlib.use("Agg")
+    from spectran_tutorial import plots
+    cells = [{"method": "id", "variant": "", "seeds": 3, "m": (0.05, 0.001), "effective_rank": (60.0, 1.0)},
+             {"method": "mlp", "variant": "", "seeds": 3, "m": (0.02, 0.002), "effective_rank": (5.0, 0.5)},
+             {"method": "spectran", "variant": "fusion=none", "seeds": 2, "m": (0.04, 0.001), "effective_rank": (50.0, 2.0)}]
+    ax = plots.rank_vs_metric(cells, "m").axes[0]
+    points = [(float(line.get_xdata()[0]), float(line.get_ydata()[0])) for line in ax.lines if line.get_marker() == "o"]
+    assert points == [(5.0, 0.02), (50.0, 0.04)]
+    assert [float(y) for y in ax.lines[0].get_ydata()] == [0.05, 0.05]          # the ID table, across
+    bars = plots.metric_bars(cells, "m").axes[0]
+    assert sorted(t.get_text() for t in bars.get_yticklabels()) == [
+        "id (3 seeds)", "mlp (3 seeds)", "spectran (fusion=none, 2 seeds)"]
+
+
 def test_gpu_profile_keeps_the_recipe(data_dir):
     """gpu-full changes bookkeeping only: its runs are the CPU rows' cells (same key, no variant)."""
     from spectran_tutorial.runs import run_key
