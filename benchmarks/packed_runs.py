@@ -9,6 +9,8 @@ Here the K models (seeds 0..K-1 of the cell) have their weights stacked
 backward pass; Adam works element by element, so one optimiser over the stacked weights is K
 optimisers. Each model reads its own seed's batches (padded to a common shape, which changes no
 output) and its loss is the trainer's: the mean cross-entropy over the positions that have a target.
+The padding is the price: batches of similar lengths are drawn per seed, so a step of K models is
+as wide as the widest of their K batches ("padded columns": the work against unpadded batches).
 
 For every method it prints, measured now side by side: seconds per epoch of one run in the
 trainer, and for each K the seconds per packed epoch, run-epochs per second and their ratio to the
@@ -53,10 +55,18 @@ class PackedRuns:
         self.batches = [NextItemBatches(data.train_sequences(), cfg.data.max_len, t.batch_size, seed)
                         for seed in seeds]
         self.optimizer = torch.optim.Adam(self.params.values(), lr=t.lr, weight_decay=t.weight_decay)
-        self.step = torch.func.vmap(self._loss, in_dims=(0, 0, 0, 0), randomness="different")
+        self.columns = [0, 0]     # columns of the batches as drawn, and as padded to a common width
+        self.step = torch.func.vmap(self._loss, in_dims=(0, 0, 0, 0, 0), randomness="different")
 
-    def _loss(self, params, buffers, inputs, targets):
-        return torch.func.functional_call(self.base, (params, buffers), (inputs, targets))
+    def _loss(self, params, buffers, inputs, rows, targets):
+        return torch.func.functional_call(self.base, (params, buffers), (inputs, rows, targets))
+
+    def _attention(self):
+        """On a CPU, vmap has no batching rule for the fused attention kernel (it would loop over
+        the models); the math form of attention is made of batched matrix products."""
+        import contextlib
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+        return sdpa_kernel(SDPBackend.MATH) if self.device.type == "cpu" else contextlib.nullcontext()
 
     def epoch(self, epoch: int) -> torch.Tensor:
         """One epoch of every model; returns their mean step losses (K,)."""
@@ -65,9 +75,17 @@ class PackedRuns:
         for batches in zip(*(b.epoch(epoch) for b in self.batches)):
             rows = max(b.inputs.shape[0] for b in batches)
             width = max(b.inputs.shape[1] for b in batches)
-            inputs = torch.stack([_pad(b.inputs, rows, width) for b in batches]).to(self.device, non_blocking=True)
-            targets = torch.stack([_pad(b.targets, rows, width) for b in batches]).to(self.device, non_blocking=True)
-            losses = self.step(self.params, self.buffers, inputs, targets)
+            self.columns[0] += sum(b.inputs.shape[1] for b in batches)
+            self.columns[1] += width * len(batches)
+            inputs = torch.stack([_pad(b.inputs, rows, width) for b in batches])
+            targets = [_pad(b.targets, rows, width).reshape(-1) for b in batches]
+            picked = [t.gt(0).nonzero().squeeze(1) for t in targets]
+            most = max(len(x) for x in picked)
+            positions = torch.stack([F.pad(x, (0, most - len(x))) for x in picked])
+            chosen = torch.stack([F.pad(t[x], (0, most - len(x))) for t, x in zip(targets, picked)])
+            with self._attention():
+                losses = self.step(self.params, self.buffers, *(x.to(self.device, non_blocking=True)
+                                                                 for x in (inputs, positions, chosen)))
             self.optimizer.zero_grad(set_to_none=True)
             losses.sum().backward()
             self.optimizer.step()
@@ -84,10 +102,14 @@ class NextItemLoss(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, inputs: torch.Tensor, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """``rows``: the flat positions that have a target, padded with position 0 (whose target,
+        0, is ignored) to the longest list among the packed models, so that the logits are
+        computed for those positions only, as in the trainer."""
         table = self.model.table()
-        logits = self.model.hidden(inputs, table) @ table[1:].T
-        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1) - 1, ignore_index=-1)
+        hidden = self.model.hidden(inputs, table)
+        logits = hidden.reshape(-1, hidden.shape[-1]).index_select(0, rows) @ table[1:].T
+        return F.cross_entropy(logits, targets - 1, ignore_index=-1)
 
 
 def _pad(x: torch.Tensor, rows: int, width: int) -> torch.Tensor:
@@ -122,8 +144,8 @@ def main() -> None:
     data = load_dataset(args.dataset, args.data_dir, max_users=args.max_users, log=lambda *_: None)
     print(f"{args.dataset}{f' (first {args.max_users} users)' if args.max_users else ''}; "
           f"{device_name(device) if device.type == 'cuda' else f'cpu, {os.cpu_count()} cores, one thread'}; "
-          f"commit {git_commit()}; SASRec, the default recipe", flush=True)
-    print(f"{'method':10s} {'K':>3s} {'s/epoch':>9s} {'run-ep/s':>9s} {'vs alone':>9s}", flush=True)
+          f"commit {git_commit()}; load average {os.getloadavg()[0]:.2f}; SASRec, the default recipe", flush=True)
+    print(f"{'method':10s} {'K':>3s} {'s/epoch':>9s} {'run-ep/s':>9s} {'vs alone':>9s}  padded columns", flush=True)
     for method in args.methods:
         mcfg = cfg.replace("method", name=method).replace("train", seed=0)
         text = prepare_text(mcfg, data, progress=False, log=lambda *_: None)
@@ -136,7 +158,8 @@ def main() -> None:
             packed = PackedRuns(mcfg, data, matrix, list(range(k)), device)
             timed(lambda: packed.epoch(1), device)
             took = sum(timed(lambda: packed.epoch(2 + e), device) for e in range(args.epochs)) / args.epochs
-            print(f"{method:10s} {k:3d} {took:9.3f} {k / took:9.2f} {k / took * alone:8.2f}x", flush=True)
+            print(f"{method:10s} {k:3d} {took:9.3f} {k / took:9.2f} {k / took * alone:8.2f}x  "
+                  f"x{packed.columns[1] / packed.columns[0]:.2f}", flush=True)
             del packed
         quiet = mcfg.replace("model", dropout=0.0, emb_dropout=0.0)
         check = make_trainer(quiet, data, matrix, device=device).train_epoch(1)
