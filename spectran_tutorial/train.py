@@ -253,10 +253,13 @@ def train(cfg: Config, *, data: SequenceData | None = None, text: TextMatrix | N
     ``run_dir="auto"`` keeps checkpoints under ``runs_root`` in the folder of the run's key;
     ``None`` keeps nothing on disk. A finished run is reused unless ``fresh``. With a ``deadline``
     (a ``time.time()`` value) training stops after the epoch that passes it and None is returned;
-    the checkpoint lets a later call resume.
+    the checkpoint lets a later call resume (so a deadline needs a run folder).
     """
     cfg.validate()
     resolve_method(cfg.method)    # fail early on an unknown method name
+    if deadline is not None and run_dir is None:
+        raise ConfigError("a deadline needs a run folder (run_dir) to keep the checkpoint it stops at; "
+                          "without one, a run cut off by the deadline would be lost")
     if cfg.train.num_threads:
         torch.set_num_threads(cfg.train.num_threads)
     git_commit(), code_fingerprint()   # read now, before any edit of the tree can follow

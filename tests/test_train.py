@@ -188,3 +188,9 @@ def test_a_compiled_forward_pass_trains_as_the_eager_one(office_small, method):
     assert trained["default"][0] == pytest.approx(trained["none"][0], rel=1e-4)
     assert torch.allclose(trained["default"][1], trained["none"][1], atol=1e-4)
     assert Config().replace("train", compile="reduce-overhead").variant() == "compile=reduce-overhead"
+
+
+def test_a_deadline_without_a_run_folder_is_refused_before_any_work(office_small):
+    from spectran_tutorial.errors import ConfigError
+    with pytest.raises(ConfigError, match="a deadline needs a run folder"):
+        train(small_config(), data=office_small, run_dir=None, progress=False, deadline=1e12)
