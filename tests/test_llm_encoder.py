@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from spectran_tutorial.errors import ConfigError
-from spectran_tutorial.llm_encoder import encode_with_decoder, is_decoder_model, pool
+from spectran_tutorial.llm_encoder import build_tiny_decoder, encode_with_decoder, is_decoder_model, pool
 from spectran_tutorial.text import embed_texts, encoder_label
 
 TEXTS = ["Pens. Brand: Bic. Categories: Office Products, Pens",
@@ -16,20 +16,7 @@ TEXTS = ["Pens. Brand: Bic. Categories: Office Products, Pens",
 
 @pytest.fixture(scope="module")
 def tiny_llama(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    words = sorted({w for t in TEXTS for w in t.replace(".", " .").replace(",", " ,").replace(":", " :").split()})
-    vocab = {w: i for i, w in enumerate(["[PAD]", "[UNK]", "[EOS]", *words])}
-    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Whitespace()])
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", eos_token="[EOS]").save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=48, intermediate_size=96, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
-                         pad_token_id=None, eos_token_id=2, bos_token_id=None)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return str(folder)
+    return build_tiny_decoder(tmp_path_factory.mktemp("tiny-llama"), TEXTS)
 
 
 def test_a_causal_lm_folder_is_recognised_and_a_sentence_model_is_not(tiny_llama, tmp_path):
