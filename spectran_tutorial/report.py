@@ -156,6 +156,20 @@ def markdown_table(cells: list[dict], metrics, digits: int = 4) -> str:
     return Table("\n".join(lines))
 
 
+def provenance_table(rows: list[dict]) -> str:
+    """Where the rows come from: per device, the runs, the commits they were trained at and the
+    dates of the first and the last, most runs first."""
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for r in rows:
+        groups[r.get("device") or "?"].append(r)
+    lines = ["| device | runs | commits | first | last |", "|---|---|---|---|---|"]
+    for device, rs in sorted(groups.items(), key=lambda item: -len(item[1])):
+        dates = sorted(str(r.get("date", ""))[:10] for r in rs)
+        commits = len({(r.get("git_commit") or "?")[:12] for r in rs})
+        lines.append(f"| {device} | {len(rs)} | {commits} | {dates[0]} | {dates[-1]} |")
+    return Table("\n".join(lines))
+
+
 COUNTS = ("parameters", "epochs", "best_epoch")   # shown as integers where every seed has the same
 
 

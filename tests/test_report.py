@@ -98,3 +98,13 @@ def test_own_runs_beside_the_stored_run_of_the_same_cell():
     lines = beside_stored(mine, stored).splitlines()
     assert lines[2] == "| d | id | 0 | gpu | 0.0500 | 0.0400 | cpu | 0.0510 | — |"
     assert lines[3] == "| d | pca | 0 | gpu | 0.0300 | 0.0200 | — | — | — |"
+
+
+def test_provenance_table_counts_runs_and_commits_per_device():
+    from spectran_tutorial.report import provenance_table
+    rows = [{"device": "cpu (x86_64, 1 threads)", "git_commit": c, "date": d}
+            for c, d in (("aaa", "2026-11-02T10:00"), ("aaa", "2026-11-01T09:00"), ("bbb", "2026-11-05T00:00"))]
+    rows.append({"device": "NVIDIA H200", "git_commit": "ccc", "date": "2026-12-01T00:00"})
+    lines = provenance_table(rows).splitlines()
+    assert lines[2] == "| cpu (x86_64, 1 threads) | 3 | 2 | 2026-11-01 | 2026-11-05 |"
+    assert lines[3] == "| NVIDIA H200 | 1 | 1 | 2026-12-01 | 2026-12-01 |"
