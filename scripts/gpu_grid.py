@@ -101,7 +101,9 @@ def worker_environment(folder: Path, site: Path) -> dict:
 def load_plan(args) -> list[dict]:
     """The grids to run, in order of priority: ``--plan FILE`` (a JSON list of grids, each with
     ``name`` (its results file, without .jsonl), ``datasets``, and optionally ``backbones``,
-    ``methods``, ``seeds`` and ``set``), else the one grid of the command line, named gpu-grid."""
+    ``methods``, ``seeds``, ``set`` and ``rerun``: true to run again cells finished in other
+    results files, e.g. for metrics their rows lack), else the one grid of the command line,
+    named gpu-grid."""
     if args.plan:
         plan = json.loads(Path(args.plan).read_text())
     else:
@@ -118,7 +120,7 @@ def load_plan(args) -> list[dict]:
 def experiment_command(grid: dict, results: Path, args) -> list[str]:
     """The ``experiment`` call of one grid (its time budget is added when it starts)."""
     own = {str(ROOT / "results" / f"{grid['name']}.jsonl"), str(results)}
-    elsewhere = [f for f in args.skip_done_in or [] if f not in own]
+    elsewhere = [] if grid.get("rerun") else [f for f in args.skip_done_in or [] if f not in own]
     return [sys.executable, "-m", "spectran_tutorial", "experiment", "--datasets", *grid["datasets"],
             "--backbones", *grid["backbones"], "--methods", *grid["methods"], "--seeds", *map(str, grid["seeds"]),
             "--threads", str(args.threads), "--set", "train.eval_batch_size=4096",

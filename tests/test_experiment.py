@@ -189,6 +189,21 @@ def test_gpu_grid_script_runs_a_staged_grid_until_its_deadline(data_dir, tmp_pat
     assert "| amazon-office | sasrec | id |" in report and "| amazon-office | sasrec | pca |" in report
 
 
+def test_a_rerun_grid_runs_cells_finished_in_other_results_files(tmp_path):
+    """A plan's grid with ``rerun`` (e.g. for metrics that older rows lack) is not told to skip the
+    cells finished in the other results files; any other grid is."""
+    import argparse
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("gpu_grid", REPO / "scripts" / "gpu_grid.py")
+    gpu_grid = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(gpu_grid)
+    args = argparse.Namespace(skip_done_in=[str(REPO / "results" / "beauty-sasrec.jsonl")], threads=1, runs_dir="runs")
+    grid = {"name": "rare-items", "datasets": ["amazon-beauty"], "backbones": ["sasrec"], "methods": ["id"],
+            "seeds": [0], "set": []}
+    assert "--skip-done-in" in gpu_grid.experiment_command(grid, tmp_path / "r.jsonl", args)
+    assert "--skip-done-in" not in gpu_grid.experiment_command({**grid, "rerun": True}, tmp_path / "r.jsonl", args)
+
+
 def test_commit_of_a_tree_without_git_history_comes_from_the_environment(monkeypatch):
     from spectran_tutorial import provenance
 
