@@ -267,7 +267,7 @@ def version_check(rows: list[dict]) -> tuple[list[str], str]:
     commits = {str(r.get("git_commit")).removesuffix("-dirty") for r in rows}
     dirty = sum(str(r.get("git_commit", "")).endswith("-dirty") for r in rows)
     legacy = sum("data_files" not in r for r in rows)
-    note = f"{len(rows)} runs from {len(commits)} commit{'s' if len(commits) != 1 else ''}"
+    note = f"{len(rows)} run{'s' if len(rows) != 1 else ''} from {len(commits)} commit{'s' if len(commits) != 1 else ''}"
     if dirty:
         note += f", {dirty} from trees with uncommitted changes"
     if legacy:
