@@ -5,7 +5,9 @@ import subprocess
 
 from conftest import REPO
 
-MACHINE_PATH = re.compile(r"(/work/|/home/|/root/|/Users/|/tmp/|/var/folders/|[A-Za-z]:\\\\Users|site-packages)")
+# a folder under one of these roots, a Windows home, or an installed package's folder
+ROOTS = ("work", "home", "root", "Users", "tmp", "var/folders")
+MACHINE_PATH = re.compile(r"/(?:" + "|".join(ROOTS) + r")/|[A-Za-z]:\\\\Users|site[-_]packages")
 
 
 def tracked(*patterns):
